@@ -1,0 +1,1 @@
+"""ROS 2 glue: message conversion and node classes; the only part that needs rclpy."""
