@@ -1,0 +1,1 @@
+"""PyBullet world: simulated differential-drive fleets with real physics (ROS-free)."""
