@@ -100,4 +100,3 @@ class NeighbourPerception:
     def observe_all(self, positions: np.ndarray) -> list[AgentStates]:
         """Every robot's neighbour list; ``positions`` (N, 2) are the robots' current positions."""
         return [self.observe(i, positions[i]) for i in range(len(positions))]
-

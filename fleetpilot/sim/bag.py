@@ -1,0 +1,159 @@
+"""Writing ROS 2 bags (MCAP) of simulated runs without a ROS installation.
+
+Uses the ``rosbags`` library with the Jazzy type store plus fleetpilot's own message
+definitions (read from ``msg/*.msg``), so the bag plays in standard ROS 2 tools and Foxglove
+and decodes to the same types the nodes publish.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+from rosbags.typesys.store import Typestore
+
+PACKAGE = "fleetpilot"
+
+
+def interface_directory() -> Path:
+    """The folder holding fleetpilot's ``.msg`` files: the repository's, or an install's share."""
+    candidates = [Path(__file__).resolve().parents[2] / "msg"]
+    for prefix in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep):
+        if prefix:
+            candidates.append(Path(prefix) / "share" / PACKAGE / "msg")
+    for candidate in candidates:
+        if (candidate / "SafetyStatus.msg").is_file():
+            return candidate
+    raise FileNotFoundError(f"fleetpilot's msg/*.msg not found in {[str(c) for c in candidates]}")
+
+
+def fleetpilot_typestore() -> Typestore:
+    """The ROS 2 Jazzy type store extended with fleetpilot's interfaces."""
+    store = get_typestore(Stores.ROS2_JAZZY)
+    types = {}
+    for path in sorted(interface_directory().glob("*.msg")):
+        types.update(get_types_from_msg(path.read_text(), f"{PACKAGE}/msg/{path.stem}"))
+    store.register(types)
+    return store
+
+
+class BagWriter:
+    """An MCAP rosbag2 of a simulated fleet: odometry, commands, safety status, CBF parameters.
+
+    Args:
+        path: the bag folder to create (must not exist).
+        frame_id: world frame of every pose.
+    """
+
+    def __init__(self, path: str | Path, frame_id: str = "map") -> None:
+        self.path = Path(path)
+        self.frame_id = frame_id
+        self.store = fleetpilot_typestore()
+        self._types = self.store.types
+        self._writer = Writer(self.path, version=9, storage_plugin=StoragePlugin.MCAP)
+        self._writer.open()
+        self._connections: dict[str, object] = {}
+        self.counts: dict[str, int] = {}
+
+    def _write(self, topic: str, msgtype: str, time: float, message) -> None:
+        connection = self._connections.get(topic)
+        if connection is None:
+            connection = self._writer.add_connection(topic, msgtype, typestore=self.store)
+            self._connections[topic] = connection
+        data = self.store.serialize_cdr(message, msgtype)
+        self._writer.write(connection, int(round(time * 1e9)), data)
+        self.counts[topic] = self.counts.get(topic, 0) + 1
+
+    def _stamp(self, time: float):
+        sec = math.floor(time)
+        return self._types["builtin_interfaces/msg/Time"](
+            sec=sec, nanosec=min(int(round((time - sec) * 1e9)), 999_999_999)
+        )
+
+    def _header(self, time: float, frame_id: str):
+        return self._types["std_msgs/msg/Header"](stamp=self._stamp(time), frame_id=frame_id)
+
+    def odometry(self, robot: str, time: float, pose: np.ndarray, velocity: np.ndarray,
+                 yaw_rate: float) -> None:  # fmt: skip
+        """``/<robot>/odom``: pose (3,) [x, y, yaw], world velocity (2,), yaw rate [rad/s]."""
+        t = self._types
+        yaw = float(pose[2])
+        forward = math.cos(yaw) * velocity[0] + math.sin(yaw) * velocity[1]
+        lateral = -math.sin(yaw) * velocity[0] + math.cos(yaw) * velocity[1]
+        message = t["nav_msgs/msg/Odometry"](
+            header=self._header(time, self.frame_id),
+            child_frame_id=f"{robot}/base_link",
+            pose=t["geometry_msgs/msg/PoseWithCovariance"](
+                pose=t["geometry_msgs/msg/Pose"](
+                    position=t["geometry_msgs/msg/Point"](
+                        x=float(pose[0]), y=float(pose[1]), z=0.0
+                    ),
+                    orientation=t["geometry_msgs/msg/Quaternion"](
+                        x=0.0, y=0.0, z=math.sin(yaw / 2), w=math.cos(yaw / 2)
+                    ),
+                ),
+                covariance=np.zeros(36),
+            ),
+            twist=t["geometry_msgs/msg/TwistWithCovariance"](
+                twist=self._twist_message(forward, lateral, yaw_rate), covariance=np.zeros(36)
+            ),
+        )
+        self._write(f"/{robot}/odom", "nav_msgs/msg/Odometry", time, message)
+
+    def _twist_message(self, forward: float, lateral: float, yaw_rate: float):
+        vector = self._types["geometry_msgs/msg/Vector3"]
+        return self._types["geometry_msgs/msg/Twist"](
+            linear=vector(x=float(forward), y=float(lateral), z=0.0),
+            angular=vector(x=0.0, y=0.0, z=float(yaw_rate)),
+        )
+
+    def command(
+        self, robot: str, time: float, command: np.ndarray, topic: str = "cmd_vel"
+    ) -> None:
+        """``/<robot>/<topic>``: a unicycle command (2,) [v m/s, omega rad/s] as a Twist."""
+        message = self._twist_message(command[0], 0.0, command[1])
+        self._write(f"/{robot}/{topic}", "geometry_msgs/msg/Twist", time, message)
+
+    def safety_status(self, robot: str, time: float, mode: int, min_barrier: float,
+                      solve_time: float, num_constraints: int, reason: str = "",
+                      slack: float = 0.0) -> None:  # fmt: skip
+        """``/<robot>/safety_status``: what the filter did this tick."""
+        message = self._types[f"{PACKAGE}/msg/SafetyStatus"](
+            header=self._header(time, self.frame_id),
+            agent_id=robot,
+            mode=int(mode),
+            min_barrier=float(min_barrier),
+            slack=float(slack),
+            solve_time=float(solve_time),
+            num_constraints=int(num_constraints),
+            reason=reason,
+        )
+        self._write(f"/{robot}/safety_status", f"{PACKAGE}/msg/SafetyStatus", time, message)
+
+    def cbf_params(self, robot: str, time: float, alpha: float, nominal_gain: float,
+                   safety_distance: float, tangential_gain: float = 0.0) -> None:  # fmt: skip
+        """``/<robot>/cbf_params``: the hyperparameters the filter used this tick."""
+        message = self._types[f"{PACKAGE}/msg/CbfParams"](
+            header=self._header(time, self.frame_id),
+            agent_id=robot,
+            alpha=float(alpha),
+            nominal_gain=float(nominal_gain),
+            safety_distance=float(safety_distance),
+            tangential_gain=float(tangential_gain),
+            neighbor_ids=[],
+            neighbor_gains=np.zeros(0),
+        )
+        self._write(f"/{robot}/cbf_params", f"{PACKAGE}/msg/CbfParams", time, message)
+
+    def close(self) -> None:
+        self._writer.close()
+
+    def __enter__(self) -> BagWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
