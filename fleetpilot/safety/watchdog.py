@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 
 
-@dataclass(frozen=True)
 class InputWatchdog:
     """Tracks when each named input last arrived and says which one is missing or stale.
 
@@ -18,15 +17,14 @@ class InputWatchdog:
         timeouts: input name -> largest acceptable age [s] (> 0).
     """
 
-    timeouts: dict[str, float]
-
-    def __post_init__(self) -> None:
-        for name, timeout in self.timeouts.items():
+    def __init__(self, timeouts: dict[str, float]) -> None:
+        for name, timeout in timeouts.items():
             if not (math.isfinite(timeout) and timeout > 0):
                 raise ValueError(
                     f"timeouts[{name!r}]: expected a positive age in s, got {timeout!r}"
                 )
-        object.__setattr__(self, "_last_seen", {})
+        self.timeouts = dict(timeouts)
+        self._last_seen: dict[str, float] = {}
 
     def feed(self, name: str, now: float) -> None:
         """Records that input ``name`` arrived (valid) at steady time ``now`` [s]."""
