@@ -16,18 +16,23 @@ import sys
 COMMANDS: dict[str, str] = {
     "doctor": "fleetpilot.doctor",
     "demo": "fleetpilot.demo",
+    "export": "fleetpilot.flow.export",
 }
 GROUPS: dict[str, dict[str, str]] = {
-    "eval": {},
-    "train": {},
-    "bench": {},
-    "export": {},
+    "eval": {
+        "mapf": "fleetpilot.mapf.eval_mapf",
+        "alloc": "fleetpilot.allocation.eval_alloc",
+        "multigoal": "fleetpilot.flow.eval_multigoal",
+    },
+    "train": {
+        "follower": "fleetpilot.mapf.train_follower",
+        "allocator": "fleetpilot.allocation.train_allocator",
+        "flow-ppo": "fleetpilot.flow.train_flow_ppo",
+    },
 }
 GROUP_HELP = {
     "eval": "evaluate a controller, planner or allocator and print metrics as JSON",
     "train": "train a learned component (seeded, reproducible)",
-    "bench": "run a benchmark script",
-    "export": "export a trained model for deployment",
 }
 
 

@@ -1,0 +1,186 @@
+"""MultiGoal mode coverage and return: PolicyFlow-style PPO flow policy vs Gaussian PPO.
+
+Trains both policies with the same PPO loop, budget and seeds (``fleetpilot train flow-ppo``
+defaults), from scratch and warm-started by behaviour cloning of multimodal expert
+demonstrations, evaluates each with 1000 episodes and reports per-goal shares, goals reached in
+at least 15% of episodes, and the flow/Gaussian return ratio::
+
+    python benchmarks/multigoal.py             # full: seeds 1 2 3, default budget
+    python benchmarks/multigoal.py --quick     # smoke: one seed, 8k steps
+
+Writes ``multigoal.json`` and ``multigoal.md`` into ``--out`` (default ``out/bench``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from fleetpilot.flow.train_flow_ppo import Args, train  # noqa: E402
+
+# (label, overrides of the training defaults). Each flow variant has a Gaussian twin with the
+# same settings. "+bc": warm start by imitating a scripted expert that picks a goal at random
+# (multimodal demonstrations); "slow": longer imitation and a 3x lower PPO learning rate.
+BC = {"bc_demos": 256}
+SLOW_BC = {"bc_demos": 256, "bc_iterations": 5000, "learning_rate": 1e-4}
+VARIANTS = (
+    ("gaussian", {"policy": "gaussian"}),
+    ("flow", {"policy": "flow"}),
+    ("gaussian+bc", {"policy": "gaussian", **BC}),
+    ("flow+bc", {"policy": "flow", **BC}),
+    ("gaussian+bc slow", {"policy": "gaussian", **SLOW_BC}),
+    ("flow+bc slow", {"policy": "flow", **SLOW_BC}),
+)
+MODE_SHARE = 0.15
+
+
+def run(
+    seeds: list[int], total_timesteps: int, eval_episodes: int, out: Path, variants=VARIANTS
+) -> dict:
+    rows = []
+    for label, overrides in variants:
+        slug = label.replace("+", "_").replace(" ", "_")
+        for seed in seeds:
+            args = replace(
+                Args(),
+                **overrides,
+                exp_name=f"bench_{slug}",
+                seed=seed,
+                total_timesteps=total_timesteps,
+                eval_episodes=eval_episodes,
+                output_dir=str(out / "multigoal_policies" / f"{slug}_seed{seed}"),
+                runs_dir=str(ROOT / "runs"),
+                progress=False,
+            )
+            result = train(args)
+            evaluation = result["evaluation"]
+            bc = result["bc_evaluation"]
+            rows.append(
+                {
+                    "policy": label,
+                    "seed": seed,
+                    "return": evaluation["return"],
+                    "goal_shares": evaluation["goal_shares"],
+                    "modes_covered": evaluation["modes_covered"],
+                    "every_goal_15pct": min(evaluation["goal_shares"]) >= MODE_SHARE,
+                    "success_rate": evaluation["success_rate"],
+                    "train_seconds": result["train_seconds"],
+                    "bc_only": None
+                    if bc is None
+                    else {key: bc[key] for key in ("return", "goal_shares", "modes_covered")},
+                }
+            )
+            print(json.dumps(rows[-1]), flush=True)
+    summary = {}
+    for label, _ in variants:
+        mine = [row for row in rows if row["policy"] == label]
+        summary[label] = {
+            "mean_return": statistics.mean(row["return"] for row in mine),
+            "mean_modes_covered": statistics.mean(row["modes_covered"] for row in mine),
+            "seeds_with_every_goal_15pct": sum(row["every_goal_15pct"] for row in mine),
+            "mean_train_seconds": statistics.mean(row["train_seconds"] for row in mine),
+        }
+    # Returns can be negative, so each flow variant's gap is relative to its Gaussian twin's
+    # magnitude.
+    shortfall = {}
+    for label in summary:
+        twin = label.replace("flow", "gaussian")
+        if label.startswith("flow") and twin in summary:
+            reference = summary[twin]["mean_return"]
+            gap = (reference - summary[label]["mean_return"]) / max(abs(reference), 1e-9)
+            shortfall[label] = gap
+    return {
+        "date": date.today().isoformat(),
+        "seeds": seeds,
+        "total_timesteps": total_timesteps,
+        "eval_episodes": eval_episodes,
+        "rows": rows,
+        "summary": summary,
+        "flow_return_shortfall_vs_gaussian_twin": shortfall,
+        "targets": {
+            label: {
+                "every_goal_15pct_all_seeds": summary[label]["seeds_with_every_goal_15pct"]
+                == len(seeds),
+                "return_within_10pct": gap <= 0.10,
+            }
+            for label, gap in shortfall.items()
+        },
+    }
+
+
+def markdown(report: dict) -> str:
+    lines = [
+        f"MultiGoal ({report['date']}): {report['total_timesteps']} env steps per run, "
+        f"{report['eval_episodes']} evaluation episodes, seeds {report['seeds']}.",
+        "",
+        "| policy | seed | return | goal shares | goals >= 15% | train s | after BC only |",
+        "| --- | ---: | ---: | --- | ---: | ---: | --- |",
+    ]
+    for row in report["rows"]:
+        shares = ", ".join(f"{share:.2f}" for share in row["goal_shares"])
+        bc = row["bc_only"]
+        bc_text = (
+            ""
+            if bc is None
+            else (
+                f"return {bc['return']:.1f}, shares ["
+                + ", ".join(f"{share:.2f}" for share in bc["goal_shares"])
+                + "]"
+            )
+        )
+        lines.append(
+            f"| {row['policy']} | {row['seed']} | {row['return']:.3f} | [{shares}] | "
+            f"{row['modes_covered']} | {row['train_seconds']:.0f} | {bc_text} |"
+        )
+    lines += [
+        "",
+        "| policy | mean return | mean goals >= 15% | seeds with every goal >= 15% |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for policy, entry in report["summary"].items():
+        lines.append(
+            f"| {policy} | {entry['mean_return']:.3f} | {entry['mean_modes_covered']:.2f} | "
+            f"{entry['seeds_with_every_goal_15pct']} of {len(report['seeds'])} |"
+        )
+    lines.append("")
+    for label, gap in report["flow_return_shortfall_vs_gaussian_twin"].items():
+        lines.append(
+            f"- {label}: return shortfall vs its Gaussian twin {100 * gap:.1f}% (target <= 10%)"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run: 1 seed, 8k steps")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--total-timesteps", type=int, default=Args.total_timesteps)
+    parser.add_argument("--out", default=str(ROOT / "out" / "bench"), help="output folder")
+    args = parser.parse_args()
+    seeds = args.seeds[:1] if args.quick else args.seeds
+    steps = 8192 if args.quick else args.total_timesteps
+    episodes = 100 if args.quick else 1000
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.time()
+    variants = VARIANTS[:2] if args.quick else VARIANTS
+    report = run(seeds, steps, episodes, out, variants)
+    report["wall_seconds"] = time.time() - start
+    (out / "multigoal.json").write_text(json.dumps(report, indent=2) + "\n")
+    table = markdown(report)
+    (out / "multigoal.md").write_text(table)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

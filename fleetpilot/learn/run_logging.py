@@ -1,0 +1,39 @@
+"""Seeding, run names and TensorBoard writers for training scripts."""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def seed_everything(seed: int, torch_deterministic: bool = True) -> None:
+    """Seed Python, NumPy and torch; optionally ask torch for deterministic kernels."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.backends.cudnn.deterministic = torch_deterministic
+
+
+def run_name(env_id: str, exp_name: str, seed: int, start_time: float | None = None) -> str:
+    """CleanRL-style ``env__exp__seed__unixtime`` name of one training run."""
+    stamp = int(time.time() if start_time is None else start_time)
+    return f"{env_id}__{exp_name}__{seed}__{stamp}"
+
+
+def make_writer(runs_dir: str | Path, name: str, hyperparameters: dict[str, Any]):
+    """A TensorBoard ``SummaryWriter`` in ``runs_dir/name`` with a hyperparameter table.
+
+    Returns:
+        ``torch.utils.tensorboard.SummaryWriter`` (imported lazily: tensorboard is heavy).
+    """
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(str(Path(runs_dir) / name))
+    rows = "\n".join(f"|{key}|{value}|" for key, value in hyperparameters.items())
+    writer.add_text("hyperparameters", f"|param|value|\n|-|-|\n{rows}")
+    return writer

@@ -1,0 +1,76 @@
+"""Local observations for the learned Follower policy (compiled).
+
+Each agent sees a (2r+1) x (2r+1) window centred on itself, two channels (as in Learn to Follow):
+
+* channel 0: -1 on obstacles and outside the map, +1 on the cells of its own planned path
+  (from the next cell on, stopping at the first path cell outside the window), 0 elsewhere;
+* channel 1: 1 where another agent stands, 0 elsewhere.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+
+@numba.njit(cache=True)
+def local_observations(
+    free: np.ndarray, width: int, positions: np.ndarray, paths: np.ndarray, radius: int
+) -> np.ndarray:
+    """Observation windows of all agents.
+
+    Args:
+        free: (H*W,) bool.
+        width: grid width.
+        positions: (N,) int64 flat cells.
+        paths: (N, P) int64 path prefixes, start cell first, -1 padded.
+        radius: window radius r.
+
+    Returns:
+        (N, 2, 2r+1, 2r+1) float32.
+    """
+    size = 2 * radius + 1
+    height = free.size // width
+    num_agents = positions.size
+    out = np.zeros((num_agents, 2, size, size), dtype=np.float32)
+    occupied = np.zeros(free.size, dtype=np.bool_)
+    for agent in range(num_agents):
+        occupied[positions[agent]] = True
+    for agent in range(num_agents):
+        row, col = positions[agent] // width, positions[agent] % width
+        for dr in range(-radius, radius + 1):
+            for dc in range(-radius, radius + 1):
+                r, c = row + dr, col + dc
+                if r < 0 or r >= height or c < 0 or c >= width:
+                    out[agent, 0, dr + radius, dc + radius] = -1.0
+                    continue
+                cell = r * width + c
+                if not free[cell]:
+                    out[agent, 0, dr + radius, dc + radius] = -1.0
+                elif occupied[cell] and cell != positions[agent]:
+                    out[agent, 1, dr + radius, dc + radius] = 1.0
+        for index in range(1, paths.shape[1]):
+            cell = paths[agent, index]
+            if cell < 0:
+                break
+            dr, dc = cell // width - row, cell % width - col
+            if abs(dr) > radius or abs(dc) > radius:
+                break
+            out[agent, 0, dr + radius, dc + radius] = 1.0
+    return out
+
+
+@numba.njit(cache=True)
+def valid_action_mask(free: np.ndarray, width: int, positions: np.ndarray) -> np.ndarray:
+    """(N, 5) bool: which actions keep each agent inside the map on a free cell."""
+    height = free.size // width
+    mask = np.zeros((positions.size, 5), dtype=np.bool_)
+    for agent in range(positions.size):
+        here = positions[agent]
+        row, col = here // width, here % width
+        mask[agent, 0] = True
+        mask[agent, 1] = row > 0 and free[here - width]
+        mask[agent, 2] = row < height - 1 and free[here + width]
+        mask[agent, 3] = col > 0 and free[here - 1]
+        mask[agent, 4] = col < width - 1 and free[here + 1]
+    return mask

@@ -1,0 +1,123 @@
+"""The learned Follower: observations, the policy's save/load, the planner and training smoke."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fleetpilot.mapf.follower_policy import FollowerNet, FollowerNetConfig, FollowerPolicy
+from fleetpilot.mapf.generators import generate_map
+from fleetpilot.mapf.grid_map import MOVES
+from fleetpilot.mapf.observations import local_observations, valid_action_mask
+from fleetpilot.mapf.planners import make_planner
+from fleetpilot.mapf.simulator import LifelongSim, SimConfig
+from fleetpilot.mapf.string_maps import parse_string_map
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_local_observation_channels_on_a_hand_made_map():
+    grid = parse_string_map("#....\n.....\n..#..\n.....")
+    free, width = grid.free.reshape(-1), 5
+    positions = np.array([1 * 5 + 1, 1 * 5 + 2])  # agents at (1,1) and (1,2)
+    # Agent 0's path: (1,1) -> (0,1) -> (0,2) -> (0,3) [outside r=1] -> (0,2); agent 1 stays.
+    paths = np.array([[6, 1, 2, 3, 2], [7, -1, -1, -1, -1]])
+    obs = local_observations(free, width, positions, paths, 1)
+    assert obs.shape == (2, 2, 3, 3)
+    assert obs[0, 0].tolist() == [[-1, 1, 1], [0, 0, 0], [0, 0, -1]]
+    assert obs[0, 1].tolist() == [[0, 0, 0], [0, 0, 1], [0, 0, 0]]
+    # Agent 1 at (1,2): obstacle (2,2) below it, agent 0 to its left, no path.
+    assert obs[1, 0].tolist() == [[0, 0, 0], [0, 0, 0], [0, -1, 0]]
+    assert obs[1, 1].tolist() == [[0, 0, 0], [1, 0, 0], [0, 0, 0]]
+    corner = local_observations(free, width, np.array([19]), np.full((1, 2), -1), 1)
+    assert corner[0, 0].tolist() == [[0, 0, -1], [0, 0, -1], [-1, -1, -1]]
+    mask = valid_action_mask(free, width, np.array([1, 7]))
+    assert mask.tolist() == [[True, False, True, False, True], [True, True, False, True, True]]
+
+
+def test_policy_save_load_round_trip(tmp_path):
+    torch.manual_seed(0)
+    policy = FollowerPolicy(FollowerNet(FollowerNetConfig(obs_radius=2, hidden=16)))
+    policy.save_pretrained(tmp_path, card="# card\n")
+    loaded = FollowerPolicy.from_pretrained(tmp_path)
+    obs = np.random.default_rng(0).uniform(-1, 1, (6, 2, 5, 5)).astype(np.float32)
+    mask = np.ones((6, 5), dtype=bool)
+    with torch.no_grad():
+        expected = policy.net(torch.from_numpy(obs))[0]
+        got = loaded.net(torch.from_numpy(obs))[0]
+    assert torch.equal(expected, got)
+    assert loaded.config == FollowerNetConfig(obs_radius=2, hidden=16)
+    assert (tmp_path / "README.md").read_text() == "# card\n"
+    mask[:, 1:] = False
+    assert np.all(loaded.select_action(obs, mask) == 0)
+    with pytest.raises(FileNotFoundError, match="config.json not found"):
+        FollowerPolicy.from_pretrained(tmp_path / "missing")
+
+
+def test_follower_planner_with_any_weights_keeps_agents_on_free_cells(tmp_path):
+    torch.manual_seed(1)
+    FollowerPolicy(FollowerNet(FollowerNetConfig())).save_pretrained(tmp_path)
+    grid = generate_map("maze:15x15", 3)
+    sim = LifelongSim(grid, SimConfig(num_agents=20, max_steps=30, seed=3))
+    planner = make_planner("follower", policy_dir=str(tmp_path))
+    planner.reset(grid, sim.positions.copy(), sim.goals.copy(), 3)
+    while not sim.done:
+        actions = planner.act(sim.positions.copy(), sim.goals.copy())
+        assert np.all(grid.is_free(sim.positions + MOVES[actions]))
+        sim.step(actions)
+
+
+def test_train_follower_smoke(tmp_path):
+    export = tmp_path / "policy"
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "fleetpilot.mapf.train_follower",
+            "--total-agent-steps", "1200", "--num-envs", "2", "--agents-per-env", "6",
+            "--map-specs", "random:10x10:0.1", "--imitation-updates", "2",
+            "--rollout-steps", "8", "--episode-steps", "20", "--obs-radius", "2", "--hidden", "8",
+            "--out-dir", str(tmp_path / "runs"), "--export-dir", str(export),
+        ],
+        cwd=ROOT, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    # 1200 // (8 rollout steps x 12 agents) = 12 updates of 96 agent-steps each.
+    assert summary["updates"] == 12 and summary["agent_steps"] == 12 * 96
+    assert any((tmp_path / "runs").iterdir())  # a TensorBoard run was written
+    planner = make_planner("follower", policy_dir=str(export))
+    assert planner.policy.config == FollowerNetConfig(obs_radius=2, hidden=8)
+    bad = subprocess.run(
+        [sys.executable, "-m", "fleetpilot.mapf.train_follower", "--time-budget-minutes", "90"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert bad.returncode == 2
+    assert "time_budget_minutes must be in (0, 60], got 90" in bad.stderr
+
+
+def test_numpy_inference_matches_the_torch_network():
+    torch.manual_seed(2)
+    policy = FollowerPolicy(FollowerNet(FollowerNetConfig(obs_radius=3, hidden=32)))
+    obs = np.random.default_rng(1).uniform(-1, 1, (40, 2, 7, 7)).astype(np.float32)
+    with torch.no_grad():
+        expected = policy.net(torch.from_numpy(obs))[0].numpy()
+    assert np.allclose(policy.logits(obs), expected, atol=1e-5)
+
+
+def test_sampled_actions_are_valid_and_follow_the_policy_probabilities():
+    torch.manual_seed(3)
+    policy = FollowerPolicy(FollowerNet(FollowerNetConfig(obs_radius=1, hidden=8)))
+    obs = np.zeros((20000, 2, 3, 3), dtype=np.float32)
+    mask = np.ones((20000, 5), dtype=bool)
+    mask[:, 2] = False
+    actions = policy.select_action(obs, mask, np.random.default_rng(0))
+    assert not np.any(actions == 2)
+    logits = policy.logits(obs[:1])[0]
+    logits[2] = -np.inf
+    probs = np.exp(logits - logits.max())
+    probs /= probs.sum()
+    frequencies = np.bincount(actions, minlength=5) / len(actions)
+    assert np.allclose(frequencies, probs, atol=0.015)
