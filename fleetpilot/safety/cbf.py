@@ -1,0 +1,452 @@
+"""Decentralized CBF-QP safety filters for single-integrator and unicycle robots.
+
+Every agent minimally changes its nominal command so that, for each neighbour it senses and
+each obstacle, the control-barrier condition holds (rows in :mod:`.constraints`), subject to
+its speed limits. All agents are solved in one vectorised call: numpy (compiled kernel, or the
+OSQP reference backend) or torch (B environments x N agents, any device).
+
+Infeasibility. With every barrier h >= 0 the QP is always feasible (u = 0 satisfies each row
+and the speed box), so it is infeasible only when some barrier is already violated (h < 0,
+e.g. after a disturbance). Then the documented relaxation is solved exactly: each violated
+row's right-hand side b = -a h > 0 is replaced by 0 — the minimal slack that makes u = 0
+feasible — so the agent may not close in further on anything it already overlaps and keeps
+every other condition (status RELAXED). If even that problem has no numerical solution, the
+agent brakes to zero velocity (status BRAKING). Every agent always gets a status.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from fleetpilot.safety import constraints as rows
+from fleetpilot.safety.osqp_backend import OsqpLoop
+from fleetpilot.safety.qp2d import solve_numpy, solve_torch
+from fleetpilot.safety.status import SafetyMode
+
+BACKENDS = ("exact", "osqp")
+
+
+@dataclass(frozen=True)
+class FilterReport:
+    """What the filter did, per agent.
+
+    Attributes:
+        commands: (N, 2) safe commands (velocities, or [v, omega] for the unicycle).
+        status: (N,) SafetyMode codes.
+        min_barrier: (N,) smallest barrier value h over the agent's rows [m^2]; inf if none.
+        num_constraints: (N,) neighbour and obstacle rows in the agent's QP.
+    """
+
+    commands: np.ndarray
+    status: np.ndarray
+    min_barrier: np.ndarray
+    num_constraints: np.ndarray
+
+
+def _check_positive(name: str, value) -> None:
+    if value is None or not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name}: expected a positive finite number, got {value!r}")
+
+
+def _array(name: str, value, shape: tuple) -> np.ndarray:
+    array = np.asarray(value, dtype=np.float64)
+    if array.ndim != len(shape) or any(
+        s is not None and a != s for a, s in zip(array.shape, shape, strict=True)
+    ):
+        expected = tuple("N" if s is None else s for s in shape)
+        raise ValueError(f"{name}: expected shape {expected}, got {array.shape}".replace("'", ""))
+    if not np.all(np.isfinite(array)):
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
+        raise ValueError(f"{name}{list(bad)}: expected a finite number, got {array[bad]!r}")
+    return array
+
+
+def _alpha_array(alpha, n: int) -> np.ndarray:
+    values = (
+        np.broadcast_to(np.asarray(alpha, dtype=np.float64), (n,))
+        if np.ndim(alpha) == 0
+        else _array("alpha", alpha, (n,))
+    )
+    if not np.all(np.isfinite(values)) or np.any(values < 0):
+        raise ValueError(f"alpha: expected finite values >= 0, got {alpha!r}")
+    return np.array(values)
+
+
+def _alpha_tensor(alpha, like: torch.Tensor) -> torch.Tensor:
+    value = torch.as_tensor(alpha, dtype=like.dtype, device=like.device)
+    value = value.expand(like.shape[:-1]) if value.ndim == 0 else value
+    if value.shape != like.shape[:-1]:
+        raise ValueError(
+            f"alpha: expected a float or shape {tuple(like.shape[:-1])}, got {tuple(value.shape)}"
+        )
+    if not torch.isfinite(value).all() or (value < 0).any():
+        raise ValueError("alpha: expected finite values >= 0")
+    return value
+
+
+def _check_tensor(name: str, value: torch.Tensor, last: int) -> None:
+    if value.ndim != 3 or value.shape[-1] != last:
+        raise ValueError(f"{name}: expected shape (B, N, {last}), got {tuple(value.shape)}")
+    if not torch.isfinite(value).all():
+        raise ValueError(f"{name}: expected finite values, got NaN or inf")
+
+
+class _PointFilter:
+    """The shared QP over planar points; subclasses map their robot model onto points."""
+
+    def __init__(
+        self,
+        safety_distance: float,
+        sensing_radius: float,
+        max_speed: float,
+        dt: float | None,
+        max_neighbors: int,
+        backend: str,
+    ) -> None:
+        _check_positive("safety_distance", safety_distance)
+        _check_positive("sensing_radius", sensing_radius)
+        _check_positive("max_speed", max_speed)
+        if dt is not None:
+            _check_positive("dt", dt)
+        if not isinstance(max_neighbors, int) or max_neighbors < 1:
+            raise ValueError(f"max_neighbors: expected an integer >= 1, got {max_neighbors!r}")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
+        self.safety_distance = float(safety_distance)
+        self.sensing_radius = float(sensing_radius)
+        self.max_speed = float(max_speed)
+        self.dt = dt
+        self.max_neighbors = max_neighbors
+        self.backend = backend
+        self._osqp = OsqpLoop() if backend == "osqp" else None
+
+    # numpy --------------------------------------------------------------------------------
+    def _solve_points(self, points, u_nom, alpha, obstacles, distance, clearance, box):
+        """points, u_nom: (N, 2); box: (A (N, 4, 2), b (N, 4)). Returns u, status, h_min, count."""
+        n = len(points)
+        alpha = rows.effective_alpha(alpha, self.dt)
+        parts = [
+            rows.neighbour_rows_numpy(
+                points, alpha, distance, self.sensing_radius, self.max_neighbors
+            )
+        ]
+        if obstacles is not None and len(obstacles):
+            parts.append(
+                rows.obstacle_rows_numpy(points, alpha, obstacles, clearance, self.sensing_radius)
+            )
+        A = np.concatenate([p[0] for p in parts] + [box[0]], axis=1)
+        b = np.concatenate([p[1] for p in parts] + [box[1]], axis=1)
+        mask = np.concatenate([p[2] for p in parts] + [np.ones((n, 4), bool)], axis=1)
+        h = np.concatenate([p[3] for p in parts] + [np.full((n, 4), np.inf)], axis=1)
+        order = np.argsort(~mask, axis=1, kind="stable")  # active rows first, for the kernel
+        A = np.take_along_axis(A, order[..., None], axis=1)
+        b = np.take_along_axis(b, order, axis=1)
+        h = np.take_along_axis(h, order, axis=1)
+        counts = mask.sum(1)
+        solve = self._osqp.solve if self._osqp is not None else solve_numpy
+        u, feasible = solve(u_nom, A, b, counts)
+        status = np.where(np.all(u == u_nom, axis=1), SafetyMode.NOMINAL, SafetyMode.FILTERED)
+        if not feasible.all():
+            relaxed_b = np.where(h < -rows.CONTACT_TOLERANCE, np.minimum(b, 0.0), b)
+            stuck = ~feasible
+            u_relaxed, relaxed_ok = solve_numpy(
+                u_nom[stuck], A[stuck], relaxed_b[stuck], counts[stuck]
+            )
+            u[stuck] = np.where(relaxed_ok[:, None], u_relaxed, 0.0)
+            status[stuck] = np.where(relaxed_ok, SafetyMode.RELAXED, SafetyMode.BRAKING)
+        return u, status.astype(np.int64), h.min(axis=1, initial=np.inf), counts - 4
+
+    # torch --------------------------------------------------------------------------------
+    def _solve_points_torch(
+        self, points, u_nom, alpha, obstacles, active, distance, clearance, box
+    ):
+        alpha = rows.effective_alpha(alpha, self.dt)
+        parts = [
+            rows.neighbour_rows_torch(
+                points, alpha, active, distance, self.sensing_radius, self.max_neighbors
+            )
+        ]
+        if obstacles is not None and obstacles.shape[1] > 0:
+            parts.append(
+                rows.obstacle_rows_torch(points, alpha, obstacles, clearance, self.sensing_radius)
+            )
+        box_mask = torch.ones(box[1].shape, dtype=torch.bool, device=points.device)
+        A = torch.cat([p[0] for p in parts] + [box[0]], dim=-2)
+        b = torch.cat([p[1] for p in parts] + [box[1]], dim=-1)
+        mask = torch.cat([p[2] for p in parts] + [box_mask], dim=-1)
+        h = torch.cat([p[3] for p in parts] + [torch.full_like(box[1], float("inf"))], dim=-1)
+        u, feasible = solve_torch(u_nom, A, b, mask)
+        nominal = (u == u_nom).all(-1)
+        status = torch.where(nominal, int(SafetyMode.NOMINAL), int(SafetyMode.FILTERED))
+        if not feasible.all():
+            relaxed_b = torch.where(h < -rows.CONTACT_TOLERANCE, b.clamp(max=0.0), b)
+            u_relaxed, relaxed_ok = solve_torch(u_nom, A, relaxed_b, mask)
+            stuck = ~feasible
+            u = torch.where(
+                stuck.unsqueeze(-1), torch.where(relaxed_ok.unsqueeze(-1), u_relaxed, 0.0), u
+            )
+            fallback = torch.where(relaxed_ok, int(SafetyMode.RELAXED), int(SafetyMode.BRAKING))
+            status = torch.where(stuck, fallback, status)
+        inactive = ~active
+        u = torch.where(inactive.unsqueeze(-1), torch.zeros_like(u), u)
+        status = torch.where(inactive, int(SafetyMode.NOMINAL), status)
+        return u, status.to(torch.int64)
+
+
+class SingleIntegratorCBF(_PointFilter):
+    """CBF-QP filter for robots whose command is their planar velocity [m/s].
+
+    Args:
+        safety_distance: D, smallest allowed centre-to-centre distance [m] (> 0).
+        sensing_radius: neighbours and obstacle surfaces farther than this are ignored [m].
+        max_speed: per-axis speed limit |u|_inf [m/s].
+        dt: control period [s] for the discrete-time condition, or None (continuous).
+        max_neighbors: nearest neighbours kept per agent; safety between ticks needs every
+            neighbour within D + 2 max_speed dt to be kept, so keep it above that crowd size.
+        backend: "exact" (compiled enumeration) or "osqp" (reference loop) for ``filter``.
+    """
+
+    def __init__(
+        self,
+        safety_distance: float,
+        sensing_radius: float,
+        max_speed: float,
+        dt: float | None = None,
+        max_neighbors: int = 16,
+        backend: str = "exact",
+    ) -> None:
+        super().__init__(safety_distance, sensing_radius, max_speed, dt, max_neighbors, backend)
+
+    def filter_with_report(self, positions, u_nominal, alpha=1.0, obstacles=None) -> FilterReport:
+        """Like :meth:`filter`, with barrier values and constraint counts."""
+        positions = _array("positions", positions, (None, 2))
+        n = len(positions)
+        u_nominal = _array("u_nominal", u_nominal, (n, 2))
+        alpha = _alpha_array(alpha, n)
+        obstacles = self._obstacles(obstacles)
+        box = rows.box_rows_numpy(n, self.max_speed)
+        u, status, h, count = self._solve_points(
+            positions,
+            u_nominal,
+            alpha,
+            obstacles,
+            self.safety_distance,
+            self.safety_distance / 2,
+            box,
+        )
+        return FilterReport(u, status, h, count)
+
+    def filter(
+        self, positions, u_nominal, alpha=1.0, obstacles=None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Filters every agent's velocity.
+
+        Args:
+            positions: (N, 2) float, world frame [m].
+            u_nominal: (N, 2) float, nominal velocities [m/s].
+            alpha: float or (N,) class-K gains [1/s], >= 0.
+            obstacles: (M, 3) [x, y, r] [m] or None.
+
+        Returns:
+            u_safe (N, 2) [m/s] and status (N,) SafetyMode codes.
+        """
+        report = self.filter_with_report(positions, u_nominal, alpha, obstacles)
+        return report.commands, report.status
+
+    def filter_batch(
+        self,
+        positions: torch.Tensor,
+        u_nominal: torch.Tensor,
+        alpha=1.0,
+        obstacles: torch.Tensor | None = None,
+        active: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """B environments x N agents in one torch call: (B, N, 2) velocities, (B, N) status.
+
+        Inactive agents (``active`` False) are ignored as neighbours and get u = 0, NOMINAL.
+        Obstacles (B, M, 3) with radius <= 0 are padding.
+        """
+        _check_tensor("positions", positions, 2)
+        _check_tensor("u_nominal", u_nominal, 2)
+        alpha = _alpha_tensor(alpha, positions)
+        active = (
+            torch.ones(positions.shape[:2], dtype=torch.bool, device=positions.device)
+            if active is None
+            else active
+        )
+        box_A = torch.tensor(
+            [[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]],
+            dtype=positions.dtype,
+            device=positions.device,
+        )
+        box = (
+            box_A.expand(*positions.shape[:2], 4, 2),
+            torch.full(
+                (*positions.shape[:2], 4),
+                -self.max_speed,
+                dtype=positions.dtype,
+                device=positions.device,
+            ),
+        )
+        return self._solve_points_torch(
+            positions,
+            u_nominal,
+            alpha,
+            obstacles,
+            active,
+            self.safety_distance,
+            self.safety_distance / 2,
+            box,
+        )
+
+    @staticmethod
+    def _obstacles(obstacles):
+        if obstacles is None:
+            return None
+        obstacles = _array("obstacles", obstacles, (None, 3))
+        if np.any(obstacles[:, 2] <= 0):
+            raise ValueError("obstacles: every radius (column 2) must be positive")
+        return obstacles
+
+
+class UnicycleCBF(SingleIntegratorCBF):
+    """CBF-QP filter for unicycle / differential-drive robots, exact through the
+    near-identity diffeomorphism.
+
+    The point p = (x, y) + l (cos th, sin th) moves with p' = v c + l w s, c = (cos th, sin th),
+    s = (-sin th, cos th): a single integrator in u = p'. The filter solves the point QP with the
+    speed limits written as linear rows, |c.u| <= max_speed and |s.u| <= l max_turn_rate, so the
+    returned v = c.u and w = s.u / l satisfy the barrier conditions exactly (no clipping).
+    Points are kept D + 2l apart (and D/2 + l from obstacle surfaces), which keeps the axle
+    centres at least D apart (and D/2 from obstacle surfaces).
+
+    Args:
+        safety_distance, sensing_radius, max_speed, dt, max_neighbors, backend: as for
+            :class:`SingleIntegratorCBF`.
+        max_turn_rate: yaw-rate limit [rad/s].
+        projection_distance: l, the point's distance ahead of the axle [m].
+    """
+
+    def __init__(
+        self,
+        safety_distance: float,
+        sensing_radius: float,
+        max_speed: float,
+        max_turn_rate: float,
+        projection_distance: float,
+        dt: float | None = None,
+        max_neighbors: int = 16,
+        backend: str = "exact",
+    ) -> None:
+        super().__init__(safety_distance, sensing_radius, max_speed, dt, max_neighbors, backend)
+        _check_positive("max_turn_rate", max_turn_rate)
+        _check_positive("projection_distance", projection_distance)
+        self.max_turn_rate = float(max_turn_rate)
+        self.projection_distance = float(projection_distance)
+
+    def _frames(self, headings, lib):
+        c = lib.stack([lib.cos(headings), lib.sin(headings)], -1)
+        s = lib.stack([-lib.sin(headings), lib.cos(headings)], -1)
+        return c, s
+
+    def filter_with_report(self, poses, cmd_nominal, alpha=1.0, obstacles=None) -> FilterReport:
+        poses = _array("poses", poses, (None, 3))
+        n = len(poses)
+        cmd_nominal = _array("cmd_nominal", cmd_nominal, (n, 2))
+        alpha = _alpha_array(alpha, n)
+        obstacles = self._obstacles(obstacles)
+        offset = self.projection_distance
+        c, s = self._frames(poses[:, 2], np)
+        points = poses[:, :2] + offset * c
+        u_nom = cmd_nominal[:, :1] * c + offset * cmd_nominal[:, 1:] * s
+        box_A = np.stack([c, -c, s, -s], axis=1)
+        box_b = np.tile(
+            [
+                -self.max_speed,
+                -self.max_speed,
+                -offset * self.max_turn_rate,
+                -offset * self.max_turn_rate,
+            ],
+            (n, 1),
+        )
+        u, status, h, count = self._solve_points(
+            points,
+            u_nom,
+            alpha,
+            obstacles,
+            self.safety_distance + 2 * offset,
+            self.safety_distance / 2 + offset,
+            (box_A, box_b),
+        )
+        commands = np.stack([(c * u).sum(1), (s * u).sum(1) / offset], axis=1)
+        unchanged = status == SafetyMode.NOMINAL
+        commands[unchanged] = cmd_nominal[unchanged]  # exact pass-through, no round-off
+        return FilterReport(commands, status, h, count)
+
+    def filter(
+        self, poses, cmd_nominal, alpha=1.0, obstacles=None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Filters every robot's [v, omega] command.
+
+        Args:
+            poses: (N, 3) [x m, y m, heading rad].
+            cmd_nominal: (N, 2) [v m/s, omega rad/s].
+            alpha: float or (N,) class-K gains [1/s], >= 0.
+            obstacles: (M, 3) [x, y, r] [m] or None.
+
+        Returns:
+            safe commands (N, 2) [v, omega] and status (N,) SafetyMode codes.
+        """
+        report = self.filter_with_report(poses, cmd_nominal, alpha, obstacles)
+        return report.commands, report.status
+
+    def filter_batch(
+        self,
+        poses: torch.Tensor,
+        cmd_nominal: torch.Tensor,
+        alpha=1.0,
+        obstacles: torch.Tensor | None = None,
+        active: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """B environments x N robots: poses (B, N, 3), commands (B, N, 2) -> [v, w], status."""
+        _check_tensor("poses", poses, 3)
+        _check_tensor("cmd_nominal", cmd_nominal, 2)
+        alpha = _alpha_tensor(alpha, poses[..., :2])
+        active = (
+            torch.ones(poses.shape[:2], dtype=torch.bool, device=poses.device)
+            if active is None
+            else active
+        )
+        offset = self.projection_distance
+        c, s = self._frames(poses[..., 2], torch)
+        points = poses[..., :2] + offset * c
+        u_nom = cmd_nominal[..., :1] * c + offset * cmd_nominal[..., 1:] * s
+        box_A = torch.stack([c, -c, s, -s], dim=-2)
+        limits = torch.tensor(
+            [
+                self.max_speed,
+                self.max_speed,
+                offset * self.max_turn_rate,
+                offset * self.max_turn_rate,
+            ],
+            dtype=poses.dtype,
+            device=poses.device,
+        )
+        box_b = (-limits).expand(*poses.shape[:2], 4)
+        u, status = self._solve_points_torch(
+            points,
+            u_nom,
+            alpha,
+            obstacles,
+            active,
+            self.safety_distance + 2 * offset,
+            self.safety_distance / 2 + offset,
+            (box_A, box_b),
+        )
+        commands = torch.stack([(c * u).sum(-1), (s * u).sum(-1) / offset], dim=-1)
+        keep = (status == int(SafetyMode.NOMINAL)) & active
+        commands = torch.where(keep.unsqueeze(-1), cmd_nominal, commands)
+        return commands, status

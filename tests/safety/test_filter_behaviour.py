@@ -1,0 +1,177 @@
+"""Safety filter behaviour: forward invariance between ticks, infeasibility handling, the
+unicycle model, the OSQP backend, and bad input."""
+
+import numpy as np
+import pytest
+import torch
+
+from fleetpilot.safety import SafetyMode, SingleIntegratorCBF, UnicycleCBF
+
+D, DT, VMAX = 0.4, 0.05, 1.0
+
+
+def scenario(rng, kind: str, n: int):
+    """Starts, goals and obstacles of one randomized scenario, starts at least D apart."""
+    if kind == "circle":
+        angle = np.linspace(0, 2 * np.pi, n, endpoint=False) + rng.uniform(0, 1)
+        radius = max(1.5, n * D / np.pi)
+        starts = radius * np.stack([np.cos(angle), np.sin(angle)], 1)
+        return starts, -starts, np.zeros((0, 3))
+    side = max(4.0, 1.2 * np.sqrt(n))
+    obstacles = np.zeros((0, 3))
+    if kind == "field":
+        obstacles = np.c_[rng.uniform(0, side, (4, 2)), rng.uniform(0.2, 0.5, 4)]
+    points = []
+    while len(points) < 2 * n:
+        p = rng.uniform(0, side, 2)
+        if all(np.linalg.norm(p - q) >= D + 0.05 for q in points) and all(
+            np.linalg.norm(p - o[:2]) >= o[2] + D / 2 + 0.05 for o in obstacles
+        ):
+            points.append(p)
+    points = np.array(points)
+    return points[:n], points[n:], obstacles
+
+
+def test_forward_invariance_1000_scenarios_500_ticks():
+    """Single-integrator motion with the exact discrete-time filter: the minimum pairwise
+    distance never drops below D (checked densely between ticks) and no agent enters an
+    obstacle. Scenarios of the same size run as one torch batch."""
+    rng = np.random.default_rng(11)
+    groups = [(2, 250), (5, 250), (8, 200), (16, 200), (32, 70), (64, 30)]
+    kinds = ("circle", "random", "field")
+    cbf = SingleIntegratorCBF(D, 2.0, VMAX, dt=DT, max_neighbors=12)
+    total = 0
+    for n, count in groups:
+        cases = [scenario(rng, kinds[i % 3], n) for i in range(count)]
+        total += count
+        pos = torch.tensor(np.stack([c[0] for c in cases]))
+        goal = torch.tensor(np.stack([c[1] for c in cases]))
+        m = max(len(c[2]) for c in cases)
+        obstacles = torch.zeros(count, max(m, 1), 3, dtype=torch.float64)
+        for i, c in enumerate(cases):
+            obstacles[i, : len(c[2])] = torch.tensor(c[2])
+        alpha = torch.tensor(rng.uniform(0.5, 30.0, (count, n)))  # includes alpha > 1/dt
+        eye = torch.eye(n, dtype=torch.bool)
+        for _ in range(500):
+            u, status = cbf.filter_batch(pos, (goal - pos).clamp(-1, 1), alpha, obstacles)
+            assert (status <= SafetyMode.FILTERED).all()
+            for s in (0.5, 1.0):  # mid-tick and end of tick
+                p = pos + s * DT * u
+                dist = (p.unsqueeze(2) - p.unsqueeze(1)).norm(dim=-1).masked_fill(eye, 1e9)
+                assert dist.min() >= D - 1e-7, (n, dist.min())
+                gap = (p.unsqueeze(2) - obstacles[:, None, :, :2]).norm(dim=-1) - obstacles[
+                    :, None, :, 2
+                ]
+                real = obstacles[:, None, :, 2] > 0
+                assert gap[real.expand_as(gap)].min() >= D / 2 - 1e-7 if real.any() else True
+            pos = pos + DT * u
+    assert total == 1000
+
+
+def test_infeasible_instances_are_relaxed_never_raised():
+    cbf = SingleIntegratorCBF(D, 2.0, VMAX, dt=DT)
+    rng = np.random.default_rng(2)
+    for _ in range(200):
+        positions = rng.uniform(0, 1.0, (6, 2))  # packed: many pairs closer than D
+        u, status = cbf.filter(positions, rng.normal(0, 2, (6, 2)), alpha=rng.uniform(0, 5))
+        assert np.all(np.isfinite(u))
+        overlapping = (
+            np.linalg.norm(positions[:, None] - positions[None], axis=-1) + 9 * np.eye(6)
+        ).min(1) < D
+        assert set(status[~overlapping]) <= {SafetyMode.NOMINAL, SafetyMode.FILTERED}
+        relaxed = status >= SafetyMode.RELAXED
+        assert overlapping[relaxed].all()
+        # Relaxed agents never close in on a neighbour they already overlap.
+        for i in np.flatnonzero(relaxed):
+            for j in range(6):
+                d = positions[i] - positions[j]
+                if i != j and d @ d < D**2:
+                    assert 2 * d @ u[i] >= -1e-9
+
+
+def test_relaxed_status_and_torch_agree_on_an_overlap():
+    """The middle agent overlaps both neighbours: pushing away from one drives it into the
+    other, so its QP is infeasible and it gets the relaxed problem; the outer two can back off."""
+    cbf = SingleIntegratorCBF(D, 2.0, VMAX, dt=DT)
+    positions = np.array([[-0.3, 0.0], [0.0, 0.0], [0.3, 0.0]])
+    u_nom = np.array([[1.0, 0.0], [0.5, 0.2], [-1.0, 0.0]])  # driving into each other
+    u, status = cbf.filter(positions, u_nom)
+    assert list(status) == [SafetyMode.FILTERED, SafetyMode.RELAXED, SafetyMode.FILTERED]
+    assert u[0, 0] < 0 < u[2, 0]  # the outer agents back off
+    np.testing.assert_allclose(u[1], [0.0, 0.2], atol=1e-12)  # no closing in, free sideways
+    u_t, status_t = cbf.filter_batch(torch.tensor(positions)[None], torch.tensor(u_nom)[None])
+    np.testing.assert_allclose(u_t[0].numpy(), u, atol=1e-12)
+    assert status_t[0].tolist() == list(status)
+
+
+def test_nominal_passes_through_and_far_agents_are_ignored():
+    cbf = SingleIntegratorCBF(D, 1.0, VMAX)
+    positions = np.array([[0.0, 0.0], [5.0, 0.0]])
+    u_nom = np.array([[0.3, -0.2], [-0.5, 0.1]])
+    u, status = cbf.filter(positions, u_nom, alpha=np.array([1.0, 2.0]))
+    np.testing.assert_array_equal(u, u_nom)
+    assert list(status) == [SafetyMode.NOMINAL] * 2
+
+
+def test_osqp_backend_agrees_with_the_exact_solver():
+    rng = np.random.default_rng(8)
+    positions = rng.uniform(0, 6, (60, 2))
+    u_nom = rng.normal(0, 1, (60, 2))
+    exact = SingleIntegratorCBF(D, 1.5, VMAX, backend="exact")
+    reference = SingleIntegratorCBF(D, 1.5, VMAX, backend="osqp")
+    safe = [
+        i for i in range(60) if (np.linalg.norm(positions - positions[i], axis=1) >= D).sum() == 59
+    ]
+    u_exact, _ = exact.filter(positions[safe], u_nom[safe])
+    u_osqp, _ = reference.filter(positions[safe], u_nom[safe])
+    np.testing.assert_allclose(u_osqp, u_exact, atol=1e-5)
+
+
+def test_unicycle_keeps_two_robots_apart_head_on():
+    cbf = UnicycleCBF(D, 2.0, VMAX, max_turn_rate=2.0, projection_distance=0.1, dt=DT)
+    poses = np.array([[-2.0, 0.0, 0.0], [2.0, 0.01, np.pi]])
+    closest = 9.0
+    for _ in range(400):
+        cmd, status = cbf.filter(poses, np.array([[1.0, 0.0], [1.0, 0.0]]))
+        assert np.abs(cmd[:, 0]).max() <= VMAX + 1e-9 and np.abs(cmd[:, 1]).max() <= 2.0 + 1e-9
+        theta = poses[:, 2]
+        poses = poses + DT * np.c_[cmd[:, 0] * np.cos(theta), cmd[:, 0] * np.sin(theta), cmd[:, 1]]
+        closest = min(closest, np.linalg.norm(poses[0, :2] - poses[1, :2]))
+    assert closest >= D - 0.02  # unicycle motion is not exactly linear over a tick
+    cmd_t, _ = cbf.filter_batch(
+        torch.tensor(poses)[None], torch.tensor([[[1.0, 0.0], [1.0, 0.0]]])
+    )
+    cmd_np, _ = cbf.filter(poses, np.array([[1.0, 0.0], [1.0, 0.0]]))
+    np.testing.assert_allclose(cmd_t[0].numpy(), cmd_np, atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"positions": np.array([[0.0, np.nan]])}, r"positions\[0, 1\]: expected a finite"),
+        ({"positions": np.zeros((2, 3))}, r"positions: expected shape \(N, 2\)"),
+        ({"u_nominal": np.zeros((3, 2))}, r"u_nominal: expected shape \(1, 2\)"),
+        ({"u_nominal": np.array([[np.inf, 0.0]])}, r"u_nominal\[0, 0\]: expected a finite"),
+        ({"alpha": -1.0}, "alpha: expected finite values >= 0"),
+        ({"obstacles": np.array([[0.0, 0.0, -1.0]])}, "obstacles: every radius"),
+    ],
+)
+def test_bad_input_names_the_argument(kwargs, message):
+    arguments = {"positions": np.zeros((1, 2)), "u_nominal": np.zeros((1, 2)), **kwargs}
+    with pytest.raises(ValueError, match=message):
+        SingleIntegratorCBF(D, 1.0, VMAX).filter(**arguments)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"safety_distance": 0.0}, "safety_distance: expected a positive"),
+        ({"max_speed": float("nan")}, "max_speed: expected a positive"),
+        ({"dt": -0.1}, "dt: expected a positive"),
+        ({"backend": "magic"}, "backend: expected one of"),
+    ],
+)
+def test_bad_configuration_names_the_field(kwargs, message):
+    config = {"safety_distance": D, "sensing_radius": 1.0, "max_speed": VMAX, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        SingleIntegratorCBF(**config)
