@@ -1,0 +1,125 @@
+"""Neighbour-graph observations agree with a plain per-agent loop and ignore translations."""
+
+import math
+
+import torch
+
+from fleetpilot.envs.graph import (
+    EDGE_FEATURES,
+    NODE_FEATURES,
+    NeighbourGraphBuilder,
+    compute_geometry,
+)
+
+RADIUS = 1.5
+
+
+def random_world(seed: int, num_envs=3, num_agents=5, num_obstacles=2):
+    generator = torch.Generator().manual_seed(seed)
+
+    def uniform(*shape, scale=3.0):
+        return (torch.rand(*shape, generator=generator, dtype=torch.float64) - 0.5) * 2 * scale
+
+    obstacles = torch.cat(
+        [
+            uniform(num_envs, num_obstacles, 2),
+            torch.full((num_envs, num_obstacles, 1), 0.3, dtype=torch.float64),
+        ],
+        dim=-1,
+    )
+    mask = torch.ones(num_envs, num_obstacles, dtype=torch.bool)
+    mask[0, 1] = False  # a padding row
+    return dict(
+        positions=uniform(num_envs, num_agents, 2),
+        velocities=uniform(num_envs, num_agents, 2, scale=1.0),
+        headings=uniform(num_envs, num_agents, scale=math.pi),
+        goals=uniform(num_envs, num_agents, 2),
+        arrived=torch.rand(num_envs, num_agents, generator=generator) < 0.3,
+        obstacles=obstacles,
+        obstacle_mask=mask,
+    )
+
+
+def observe(world):
+    num_envs, num_agents = world["positions"].shape[:2]
+    geometry = compute_geometry(world["positions"], world["obstacles"], world["obstacle_mask"])
+    builder = NeighbourGraphBuilder(num_envs, num_agents, RADIUS, torch.device("cpu"))
+    return builder(
+        geometry,
+        world["positions"],
+        world["velocities"],
+        world["headings"],
+        world["goals"],
+        world["arrived"],
+    )
+
+
+def test_graph_matches_a_per_agent_loop():
+    world = random_world(seed=0)
+    batch = observe(world)
+    num_envs, num_agents = world["positions"].shape[:2]
+    assert batch.num_graphs == num_envs
+    assert batch.x.shape == (num_envs * num_agents, len(NODE_FEATURES))
+    assert batch.edge_attr.shape[1] == len(EDGE_FEATURES)
+    expected_edges = {}
+    for b in range(num_envs):
+        p, v = world["positions"][b], world["velocities"][b]
+        for i in range(num_agents):
+            node = b * num_agents + i
+            features = batch.x[node]
+            torch.testing.assert_close(features[0:2], world["goals"][b, i] - p[i])
+            torch.testing.assert_close(features[2:4], v[i])
+            assert features[9].item() == float(world["arrived"][b, i])
+            # Nearest obstacle surface point, among real obstacles within the sensing radius.
+            best = None
+            for m in range(world["obstacles"].shape[1]):
+                if not world["obstacle_mask"][b, m]:
+                    continue
+                centre, r = world["obstacles"][b, m, :2], world["obstacles"][b, m, 2]
+                gap = torch.linalg.vector_norm(centre - p[i]) - r
+                if gap <= RADIUS and (best is None or gap < best[0]):
+                    best = (gap, (centre - p[i]) * gap / (gap + r))
+            if best is None:
+                assert features[8].item() == 0.0 and torch.all(features[6:8] == 0)
+            else:
+                assert features[8].item() == 1.0
+                torch.testing.assert_close(features[6:8], best[1])
+            for j in range(num_agents):
+                distance = torch.linalg.vector_norm(p[j] - p[i])
+                if j != i and distance <= RADIUS:
+                    expected_edges[(b * num_agents + j, node)] = torch.cat(
+                        [p[j] - p[i], v[j] - v[i], distance.reshape(1)]
+                    )
+    edges = {
+        (int(s), int(t)): attr
+        for (s, t), attr in zip(batch.edge_index.T.tolist(), batch.edge_attr, strict=True)
+    }
+    assert edges.keys() == expected_edges.keys() and len(edges) == batch.num_edges
+    for key, attr in expected_edges.items():
+        torch.testing.assert_close(edges[key], attr)
+
+
+def test_batch_splits_into_per_environment_graphs():
+    world = random_world(seed=1)
+    batch = observe(world)
+    graphs = batch.to_data_list()
+    assert len(graphs) == 3
+    assert sum(g.num_edges for g in graphs) == batch.num_edges > 0
+    for b, graph in enumerate(graphs):
+        assert graph.num_nodes == 5
+        assert torch.all(graph.edge_index < 5)  # indices are local to the graph
+        torch.testing.assert_close(graph.x, batch.x[b * 5 : (b + 1) * 5])
+
+
+def test_observation_is_translation_invariant():
+    world = random_world(seed=2)
+    shifted = dict(world)
+    offset = torch.tensor([10.0, -7.0], dtype=torch.float64)
+    for key in ("positions", "goals"):
+        shifted[key] = world[key] + offset
+    shifted["obstacles"] = world["obstacles"].clone()
+    shifted["obstacles"][..., :2] += offset
+    a, b = observe(world), observe(shifted)
+    torch.testing.assert_close(a.x, b.x)
+    assert torch.equal(a.edge_index, b.edge_index)
+    torch.testing.assert_close(a.edge_attr, b.edge_attr)
