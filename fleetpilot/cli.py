@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
 }
 GROUPS: dict[str, dict[str, str]] = {
     "eval": {
+        "nav": "fleetpilot.envs.eval_nav",
         "mapf": "fleetpilot.mapf.eval_mapf",
         "alloc": "fleetpilot.allocation.eval_alloc",
         "multigoal": "fleetpilot.flow.eval_multigoal",

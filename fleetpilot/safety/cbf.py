@@ -87,6 +87,35 @@ def _alpha_tensor(alpha, like: torch.Tensor) -> torch.Tensor:
     return value
 
 
+def _responsibility_array(value, n: int) -> np.ndarray | None:
+    if value is None:
+        return None
+    array = _array("responsibility", value, (n, n))
+    _check_responsibility_range(array.min(), array.max())
+    return array
+
+
+def _responsibility_tensor(value, like: torch.Tensor) -> torch.Tensor | None:
+    if value is None:
+        return None
+    B, N = like.shape[:2]
+    if tuple(value.shape) != (B, N, N):
+        raise ValueError(f"responsibility: expected shape {(B, N, N)}, got {tuple(value.shape)}")
+    if not torch.isfinite(value).all():
+        raise ValueError("responsibility: expected finite values, got NaN or inf")
+    _check_responsibility_range(float(value.min()), float(value.max()))
+    return value.to(like.dtype)
+
+
+def _check_responsibility_range(low: float, high: float) -> None:
+    # Below 1/2 the pair's two shares could undercut the full barrier condition.
+    if low < rows.MIN_RESPONSIBILITY or high > 1.0:
+        raise ValueError(
+            f"responsibility: expected values in [{rows.MIN_RESPONSIBILITY}, 1], "
+            f"got range [{low}, {high}]"
+        )
+
+
 def _check_tensor(name: str, value: torch.Tensor, last: int) -> None:
     if value.ndim != 3 or value.shape[-1] != last:
         raise ValueError(f"{name}: expected shape (B, N, {last}), got {tuple(value.shape)}")
@@ -124,13 +153,15 @@ class _PointFilter:
         self._osqp = OsqpLoop() if backend == "osqp" else None
 
     # numpy --------------------------------------------------------------------------------
-    def _solve_points(self, points, u_nom, alpha, obstacles, distance, clearance, box):
+    def _solve_points(
+        self, points, u_nom, alpha, obstacles, distance, clearance, box, responsibility=None
+    ):
         """points, u_nom: (N, 2); box: (A (N, 4, 2), b (N, 4)). Returns u, status, h_min, count."""
         n = len(points)
         alpha = rows.effective_alpha(alpha, self.dt)
         parts = [
             rows.neighbour_rows_numpy(
-                points, alpha, distance, self.sensing_radius, self.max_neighbors
+                points, alpha, distance, self.sensing_radius, self.max_neighbors, responsibility
             )
         ]
         if obstacles is not None and len(obstacles):
@@ -161,12 +192,18 @@ class _PointFilter:
 
     # torch --------------------------------------------------------------------------------
     def _solve_points_torch(
-        self, points, u_nom, alpha, obstacles, active, distance, clearance, box
+        self, points, u_nom, alpha, obstacles, active, distance, clearance, box, responsibility
     ):
         alpha = rows.effective_alpha(alpha, self.dt)
         parts = [
             rows.neighbour_rows_torch(
-                points, alpha, active, distance, self.sensing_radius, self.max_neighbors
+                points,
+                alpha,
+                active,
+                distance,
+                self.sensing_radius,
+                self.max_neighbors,
+                responsibility,
             )
         ]
         if obstacles is not None and obstacles.shape[1] > 0:
@@ -220,13 +257,16 @@ class SingleIntegratorCBF(_PointFilter):
     ) -> None:
         super().__init__(safety_distance, sensing_radius, max_speed, dt, max_neighbors, backend)
 
-    def filter_with_report(self, positions, u_nominal, alpha=1.0, obstacles=None) -> FilterReport:
+    def filter_with_report(
+        self, positions, u_nominal, alpha=1.0, obstacles=None, responsibility=None
+    ) -> FilterReport:
         """Like :meth:`filter`, with barrier values and constraint counts."""
         positions = _array("positions", positions, (None, 2))
         n = len(positions)
         u_nominal = _array("u_nominal", u_nominal, (n, 2))
         alpha = _alpha_array(alpha, n)
         obstacles = self._obstacles(obstacles)
+        responsibility = _responsibility_array(responsibility, n)
         box = rows.box_rows_numpy(n, self.max_speed)
         u, status, h, count = self._solve_points(
             positions,
@@ -236,11 +276,12 @@ class SingleIntegratorCBF(_PointFilter):
             self.safety_distance,
             self.safety_distance / 2,
             box,
+            responsibility,
         )
         return FilterReport(u, status, h, count)
 
     def filter(
-        self, positions, u_nominal, alpha=1.0, obstacles=None
+        self, positions, u_nominal, alpha=1.0, obstacles=None, responsibility=None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Filters every agent's velocity.
 
@@ -249,11 +290,13 @@ class SingleIntegratorCBF(_PointFilter):
             u_nominal: (N, 2) float, nominal velocities [m/s].
             alpha: float or (N,) class-K gains [1/s], >= 0.
             obstacles: (M, 3) [x, y, r] [m] or None.
+            responsibility: (N, N) rho_ij in [1/2, 1], agent i's share of pair (i, j)
+                (see :mod:`.constraints`), or None for 1/2 everywhere.
 
         Returns:
             u_safe (N, 2) [m/s] and status (N,) SafetyMode codes.
         """
-        report = self.filter_with_report(positions, u_nominal, alpha, obstacles)
+        report = self.filter_with_report(positions, u_nominal, alpha, obstacles, responsibility)
         return report.commands, report.status
 
     def filter_batch(
@@ -263,15 +306,17 @@ class SingleIntegratorCBF(_PointFilter):
         alpha=1.0,
         obstacles: torch.Tensor | None = None,
         active: torch.Tensor | None = None,
+        responsibility: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """B environments x N agents in one torch call: (B, N, 2) velocities, (B, N) status.
 
         Inactive agents (``active`` False) are ignored as neighbours and get u = 0, NOMINAL.
-        Obstacles (B, M, 3) with radius <= 0 are padding.
+        Obstacles (B, M, 3) with radius <= 0 are padding; responsibility is (B, N, N) or None.
         """
         _check_tensor("positions", positions, 2)
         _check_tensor("u_nominal", u_nominal, 2)
         alpha = _alpha_tensor(alpha, positions)
+        responsibility = _responsibility_tensor(responsibility, positions)
         active = (
             torch.ones(positions.shape[:2], dtype=torch.bool, device=positions.device)
             if active is None
@@ -300,6 +345,7 @@ class SingleIntegratorCBF(_PointFilter):
             self.safety_distance,
             self.safety_distance / 2,
             box,
+            responsibility,
         )
 
     @staticmethod
@@ -352,12 +398,15 @@ class UnicycleCBF(SingleIntegratorCBF):
         s = lib.stack([-lib.sin(headings), lib.cos(headings)], -1)
         return c, s
 
-    def filter_with_report(self, poses, cmd_nominal, alpha=1.0, obstacles=None) -> FilterReport:
+    def filter_with_report(
+        self, poses, cmd_nominal, alpha=1.0, obstacles=None, responsibility=None
+    ) -> FilterReport:
         poses = _array("poses", poses, (None, 3))
         n = len(poses)
         cmd_nominal = _array("cmd_nominal", cmd_nominal, (n, 2))
         alpha = _alpha_array(alpha, n)
         obstacles = self._obstacles(obstacles)
+        responsibility = _responsibility_array(responsibility, n)
         offset = self.projection_distance
         c, s = self._frames(poses[:, 2], np)
         points = poses[:, :2] + offset * c
@@ -380,6 +429,7 @@ class UnicycleCBF(SingleIntegratorCBF):
             self.safety_distance + 2 * offset,
             self.safety_distance / 2 + offset,
             (box_A, box_b),
+            responsibility,
         )
         commands = np.stack([(c * u).sum(1), (s * u).sum(1) / offset], axis=1)
         unchanged = status == SafetyMode.NOMINAL
@@ -387,7 +437,7 @@ class UnicycleCBF(SingleIntegratorCBF):
         return FilterReport(commands, status, h, count)
 
     def filter(
-        self, poses, cmd_nominal, alpha=1.0, obstacles=None
+        self, poses, cmd_nominal, alpha=1.0, obstacles=None, responsibility=None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Filters every robot's [v, omega] command.
 
@@ -400,7 +450,7 @@ class UnicycleCBF(SingleIntegratorCBF):
         Returns:
             safe commands (N, 2) [v, omega] and status (N,) SafetyMode codes.
         """
-        report = self.filter_with_report(poses, cmd_nominal, alpha, obstacles)
+        report = self.filter_with_report(poses, cmd_nominal, alpha, obstacles, responsibility)
         return report.commands, report.status
 
     def filter_batch(
@@ -410,11 +460,13 @@ class UnicycleCBF(SingleIntegratorCBF):
         alpha=1.0,
         obstacles: torch.Tensor | None = None,
         active: torch.Tensor | None = None,
+        responsibility: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """B environments x N robots: poses (B, N, 3), commands (B, N, 2) -> [v, w], status."""
         _check_tensor("poses", poses, 3)
         _check_tensor("cmd_nominal", cmd_nominal, 2)
         alpha = _alpha_tensor(alpha, poses[..., :2])
+        responsibility = _responsibility_tensor(responsibility, poses)
         active = (
             torch.ones(poses.shape[:2], dtype=torch.bool, device=poses.device)
             if active is None
@@ -445,6 +497,7 @@ class UnicycleCBF(SingleIntegratorCBF):
             self.safety_distance + 2 * offset,
             self.safety_distance / 2 + offset,
             (box_A, box_b),
+            responsibility,
         )
         commands = torch.stack([(c * u).sum(-1), (s * u).sum(-1) / offset], dim=-1)
         keep = (status == int(SafetyMode.NOMINAL)) & active

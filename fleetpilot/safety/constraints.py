@@ -3,7 +3,13 @@
 Row convention: ``A[i, k] . u_i >= b[i, k]``. For agent i and neighbour j (within the sensing
 radius, nearest ``max_neighbors`` kept) with p_ij = p_i - p_j and h_ij = |p_ij|^2 - D^2:
 
-    2 p_ij . u_i >= -share * alpha_i * h_ij        (share = 1/2: half the responsibility)
+    2 p_ij . u_i >= -(1 - rho_ij) * alpha_i * h_ij
+
+where rho_ij in [1/2, 1] is agent i's responsibility for the pair (default 1/2: half each).
+Each agent picks its own rho without asking the other; because both are >= 1/2 the two decay
+budgets (1 - rho_ij) + (1 - rho_ji) never exceed 1, so the pair's full condition
+2 p_ij . (u_i - u_j) >= -alpha h_ij (alpha the larger of the two) holds whatever they choose.
+rho = 1 means "I yield entirely": agent i does not close in on j at all.
 
 and for an obstacle (c, r) with h = |p_i - c|^2 - (D/2 + r)^2:  2 (p_i - c) . u_i >= -alpha_i h.
 
@@ -29,8 +35,8 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
-RESPONSIBILITY_SHARE = 0.5
-"""Each agent's share of a pair's barrier decay; two shares of 1/2 sum to the full condition."""
+MIN_RESPONSIBILITY = 0.5
+"""Smallest responsibility an agent may take for a pair; two halves make the full condition."""
 
 
 CONTACT_TOLERANCE = 1e-8
@@ -51,6 +57,13 @@ def effective_alpha(alpha, dt: float | None):
     return np.minimum(alpha, 1.0 / dt)
 
 
+def decay_share_numpy(responsibility: np.ndarray | None, index: np.ndarray) -> np.ndarray | float:
+    """1 - rho_ij for each agent's kept neighbours (index (N, K), padded with any valid id)."""
+    if responsibility is None:
+        return 1.0 - MIN_RESPONSIBILITY
+    return 1.0 - np.take_along_axis(responsibility, index, axis=1)
+
+
 def box_rows_numpy(n: int, max_speed: float) -> tuple[np.ndarray, np.ndarray]:
     """|u_x|, |u_y| <= max_speed as 4 rows per agent: (N, 4, 2), (N, 4)."""
     normals = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
@@ -63,8 +76,9 @@ def neighbour_rows_numpy(
     distance: float,
     sensing_radius: float,
     max_neighbors: int,
+    responsibility: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Neighbour rows from a KD-tree query (N log N).
+    """Neighbour rows from a KD-tree query (N log N); ``responsibility`` is (N, N) or None.
 
     Returns A (N, K, 2), b (N, K), mask (N, K), barrier h (N, K) (inf where masked).
     """
@@ -79,7 +93,8 @@ def neighbour_rows_numpy(
     offsets = points[:, None, :] - points[safe_index]
     h = (offsets**2).sum(-1) - distance**2
     A = np.where(mask[..., None], 2.0 * offsets, 0.0)
-    b = np.where(mask, -RESPONSIBILITY_SHARE * alpha[:, None] * _contact(h), -1.0)
+    share = decay_share_numpy(responsibility, safe_index)
+    b = np.where(mask, -share * alpha[:, None] * _contact(h), -1.0)
     return A, b, mask, np.where(mask, h, np.inf)
 
 
@@ -108,8 +123,10 @@ def neighbour_rows_torch(
     distance: float,
     sensing_radius: float,
     max_neighbors: int,
+    responsibility: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per-environment neighbour rows for (B, N, 2) points; agents of different envs never meet."""
+    """Per-environment neighbour rows for (B, N, 2) points; agents of different envs never meet.
+    ``responsibility`` is (B, N, N) or None (1/2 everywhere)."""
     B, N, _ = points.shape
     k = min(max_neighbors, max(N - 1, 0))
     offsets_all = points.unsqueeze(2) - points.unsqueeze(1)  # (B, N, N, 2): p_i - p_j
@@ -122,9 +139,12 @@ def neighbour_rows_torch(
     offsets = torch.gather(offsets_all, 2, index.unsqueeze(-1).expand(B, N, k, 2))
     h = nearest - distance**2
     A = torch.where(mask.unsqueeze(-1), 2.0 * offsets, torch.zeros_like(offsets))
-    b = torch.where(
-        mask, -RESPONSIBILITY_SHARE * alpha.unsqueeze(-1) * _contact(h), torch.full_like(h, -1.0)
+    share = (
+        1.0 - MIN_RESPONSIBILITY
+        if responsibility is None
+        else 1.0 - torch.gather(responsibility, 2, index)
     )
+    b = torch.where(mask, -share * alpha.unsqueeze(-1) * _contact(h), torch.full_like(h, -1.0))
     return A, b, mask, torch.where(mask, h, torch.full_like(h, float("inf")))
 
 

@@ -175,3 +175,44 @@ def test_bad_configuration_names_the_field(kwargs, message):
     config = {"safety_distance": D, "sensing_radius": 1.0, "max_speed": VMAX, **kwargs}
     with pytest.raises(ValueError, match=message):
         SingleIntegratorCBF(**config)
+
+
+def test_random_responsibilities_keep_the_guarantee_and_yielding_never_closes_in():
+    """Each agent picks its own rho_ij in [1/2, 1] every tick without coordination: the pair
+    condition still holds, so distances stay >= D; an agent with rho = 1 never closes in."""
+    rng = np.random.default_rng(21)
+    n, count = 12, 40
+    cbf = SingleIntegratorCBF(D, 2.0, VMAX, dt=DT)
+    cases = [scenario(rng, "circle" if i % 2 else "random", n) for i in range(count)]
+    pos = torch.tensor(np.stack([c[0] for c in cases]))
+    goal = torch.tensor(np.stack([c[1] for c in cases]))
+    eye = torch.eye(n, dtype=torch.bool)
+    for _ in range(300):
+        rho = torch.tensor(rng.uniform(0.5, 1.0, (count, n, n)))
+        rho[..., 0] = 1.0  # everyone yields entirely to agent 0
+        u, status = cbf.filter_batch(pos, (goal - pos).clamp(-1, 1), 5.0, responsibility=rho)
+        assert (status <= SafetyMode.FILTERED).all()
+        closing = 2 * ((pos - pos[:, :1]) * u).sum(-1)  # d/dt |p_i - p_0|^2 from i's motion
+        near = (pos - pos[:, :1]).norm(dim=-1) <= 2.0
+        assert (closing[near] >= -1e-9).all()
+        pos = pos + DT * u
+        dist = (pos.unsqueeze(2) - pos.unsqueeze(1)).norm(dim=-1).masked_fill(eye, 1e9)
+        assert dist.min() >= D - 1e-7
+    u_np, status_np = cbf.filter(
+        pos[3].numpy(), (goal - pos)[3].clamp(-1, 1).numpy(), 5.0, responsibility=rho[3].numpy()
+    )
+    u_t, status_t = cbf.filter_batch(
+        pos[3:4], (goal - pos)[3:4].clamp(-1, 1), 5.0, responsibility=rho[3:4]
+    )
+    np.testing.assert_allclose(u_t[0].numpy(), u_np, atol=1e-9)
+    assert status_t[0].tolist() == list(status_np)
+
+
+@pytest.mark.parametrize("value", [0.49, 1.01, np.nan])
+def test_responsibility_outside_its_range_is_rejected(value):
+    responsibility = np.full((2, 2), 0.5)
+    responsibility[0, 1] = value
+    with pytest.raises(ValueError, match="responsibility"):
+        SingleIntegratorCBF(D, 1.0, VMAX).filter(
+            np.array([[0.0, 0.0], [1.0, 0.0]]), np.zeros((2, 2)), responsibility=responsibility
+        )
