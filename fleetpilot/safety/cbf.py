@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from fleetpilot.safety import constraints as rows
+from fleetpilot.safety.fused import filter_groups, filter_points
 from fleetpilot.safety.osqp_backend import OsqpLoop
 from fleetpilot.safety.qp2d import solve_numpy, solve_torch
 from fleetpilot.safety.status import SafetyMode
@@ -157,8 +158,30 @@ class _PointFilter:
         self, points, u_nom, alpha, obstacles, distance, clearance, box, responsibility=None
     ):
         """points, u_nom: (N, 2); box: (A (N, 4, 2), b (N, 4)). Returns u, status, h_min, count."""
-        n = len(points)
         alpha = rows.effective_alpha(alpha, self.dt)
+        if self._osqp is None:
+            return filter_points(
+                points,
+                u_nom,
+                alpha,
+                distance,
+                self.sensing_radius,
+                self.max_neighbors,
+                responsibility,
+                obstacles,
+                clearance,
+                box,
+            )
+        return self._solve_rows(
+            points, u_nom, alpha, obstacles, distance, clearance, box, responsibility
+        )
+
+    def _solve_rows(
+        self, points, u_nom, alpha, obstacles, distance, clearance, box, responsibility, solve=None
+    ):
+        """The same problem through explicit row arrays and the OSQP reference loop (or
+        ``solve``, any function with the contract of ``qp2d.solve_numpy``)."""
+        n = len(points)
         parts = [
             rows.neighbour_rows_numpy(
                 points, alpha, distance, self.sensing_radius, self.max_neighbors, responsibility
@@ -177,8 +200,7 @@ class _PointFilter:
         b = np.take_along_axis(b, order, axis=1)
         h = np.take_along_axis(h, order, axis=1)
         counts = mask.sum(1)
-        solve = self._osqp.solve if self._osqp is not None else solve_numpy
-        u, feasible = solve(u_nom, A, b, counts)
+        u, feasible = (solve or self._osqp.solve)(u_nom, A, b, counts)
         status = np.where(np.all(u == u_nom, axis=1), SafetyMode.NOMINAL, SafetyMode.FILTERED)
         if not feasible.all():
             relaxed_b = np.where(h < -rows.CONTACT_TOLERANCE, np.minimum(b, 0.0), b)
@@ -194,7 +216,36 @@ class _PointFilter:
     def _solve_points_torch(
         self, points, u_nom, alpha, obstacles, active, distance, clearance, box, responsibility
     ):
+        """(B, N) worlds: the compiled pass on the CPU, dense tensor enumeration elsewhere."""
         alpha = rows.effective_alpha(alpha, self.dt)
+        if points.device.type != "cpu":
+            return self._dense_torch(
+                points, u_nom, alpha, obstacles, active, distance, clearance, box, responsibility
+            )
+
+        def array(tensor):
+            return None if tensor is None else tensor.detach().numpy()
+
+        u, status, _, _ = filter_groups(
+            array(points),
+            array(u_nom),
+            array(alpha),
+            array(active),
+            distance,
+            self.sensing_radius,
+            self.max_neighbors,
+            array(responsibility),
+            array(obstacles),
+            clearance,
+            (array(box[0]), array(box[1])),
+        )
+        return torch.from_numpy(u).to(u_nom.dtype), torch.from_numpy(status)
+
+    def _dense_torch(
+        self, points, u_nom, alpha, obstacles, active, distance, clearance, box, responsibility
+    ):
+        """All pairs of each world as tensors (N x N per world): for accelerators, where
+        dense work in parallel beats a sequential pass."""
         parts = [
             rows.neighbour_rows_torch(
                 points,

@@ -15,8 +15,9 @@ from scipy import sparse
 class OsqpLoop:
     """Solves planar QPs agent by agent with warm-started OSQP workspaces."""
 
-    def __init__(self, eps: float = 1e-9) -> None:
+    def __init__(self, eps: float = 1e-9, polishing: bool = True) -> None:
         self.eps = eps
+        self.polishing = polishing
         self._workspaces: dict[int, osqp.OSQP] = {}
 
     def _workspace(self, rows: int) -> osqp.OSQP:
@@ -32,7 +33,7 @@ class OsqpLoop:
                 eps_abs=self.eps,
                 eps_rel=self.eps,
                 max_iter=20000,
-                polishing=True,
+                polishing=self.polishing,
                 verbose=False,
             )
             self._workspaces[rows] = workspace

@@ -5,10 +5,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.envs.conftest import requires_safety_filter
-
-pytestmark = requires_safety_filter
-
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "nav_env.py"
 
 

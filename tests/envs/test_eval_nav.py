@@ -9,9 +9,6 @@ from pathlib import Path
 import pytest
 
 from fleetpilot.envs import eval_nav
-from tests.envs.conftest import requires_safety_filter
-
-pytestmark = requires_safety_filter
 
 SCENARIO_DIR = Path(__file__).resolve().parents[2] / "sim" / "scenarios"
 PAIR = str(SCENARIO_DIR / "head_on_pair.yaml")

@@ -11,9 +11,6 @@ from fleetpilot.envs.evaluate import run_episodes
 from fleetpilot.envs.graph import NODE_FEATURES
 from fleetpilot.safety.status import SafetyMode
 from fleetpilot.scenarios import load_scenario, parse_scenario
-from tests.envs.conftest import requires_safety_filter
-
-pytestmark = requires_safety_filter
 
 SCENARIO_DIR = Path(__file__).resolve().parents[2] / "sim" / "scenarios"
 SHIPPED = sorted(SCENARIO_DIR.glob("*.yaml"))

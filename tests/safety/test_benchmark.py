@@ -1,0 +1,24 @@
+"""The safety-filter benchmark runs end to end (--quick) and reports every size it promises."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "safety_filter.py"
+
+
+def test_quick_benchmark_reports_sizes_and_agrees_with_osqp():
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick"], capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert [row["agents"] for row in report["sizes"]] == [10, 100, 1_000]
+    for row in report["sizes"]:
+        assert row["mean_neighbours"] > 1
+        for key in ("filter", "filter_batch", "osqp_loop", "cvxpy"):
+            assert row[f"{key}_us_per_agent"] > 0
+        # OSQP at eps 1e-5 lands within its tolerance of the exact answer.
+        assert row["max_abs_difference_vs_osqp"] < 1e-3
+    assert "| N |" in result.stdout
