@@ -18,36 +18,33 @@ FEASIBILITY_TOLERANCE = 1e-12
 
 
 @numba.njit(cache=True, nogil=True)
+def _satisfies(A, b, count, x, y, tol):
+    for k in range(count):
+        if A[k, 0] * x + A[k, 1] * y < b[k] - tol:
+            return False
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
 def _solve_one(u0x, u0y, A, b, count, tol):
     best_cost = np.inf
     best_x = 0.0
     best_y = 0.0
     # Candidate 0: the nominal command.
-    ok = True
-    for k in range(count):
-        if A[k, 0] * u0x + A[k, 1] * u0y < b[k] - tol:
-            ok = False
-            break
-    if ok:
+    if _satisfies(A, b, count, u0x, u0y, tol):
         return u0x, u0y, True
-    # Candidates 1..K: projections onto one constraint line.
+    # Candidates 1..K: projections onto a line that u0 violates. Every feasible point lies in
+    # that half-plane, whose closest point to u0 is the projection, so a feasible projection
+    # is the optimum (KKT also says a lone active row must be violated by u0).
     for k in range(count):
         norm2 = A[k, 0] * A[k, 0] + A[k, 1] * A[k, 1]
-        if norm2 <= 1e-300:
+        step = (b[k] - A[k, 0] * u0x - A[k, 1] * u0y) / max(norm2, 1e-300)
+        if norm2 <= 1e-300 or step <= 0.0:
             continue
-        step = (b[k] - A[k, 0] * u0x - A[k, 1] * u0y) / norm2
         x = u0x + step * A[k, 0]
         y = u0y + step * A[k, 1]
-        cost = (x - u0x) ** 2 + (y - u0y) ** 2
-        if cost >= best_cost:
-            continue
-        ok = True
-        for m in range(count):
-            if A[m, 0] * x + A[m, 1] * y < b[m] - tol:
-                ok = False
-                break
-        if ok:
-            best_cost, best_x, best_y = cost, x, y
+        if _satisfies(A, b, count, x, y, tol):
+            return x, y, True
     # Candidates: vertices where two constraint lines meet.
     for k in range(count):
         for m in range(k + 1, count):
@@ -57,14 +54,7 @@ def _solve_one(u0x, u0y, A, b, count, tol):
             x = (b[k] * A[m, 1] - A[k, 1] * b[m]) / det
             y = (A[k, 0] * b[m] - b[k] * A[m, 0]) / det
             cost = (x - u0x) ** 2 + (y - u0y) ** 2
-            if cost >= best_cost:
-                continue
-            ok = True
-            for n in range(count):
-                if A[n, 0] * x + A[n, 1] * y < b[n] - tol:
-                    ok = False
-                    break
-            if ok:
+            if cost < best_cost and _satisfies(A, b, count, x, y, tol):
                 best_cost, best_x, best_y = cost, x, y
     return best_x, best_y, best_cost < np.inf
 
