@@ -142,7 +142,7 @@ class OsqpAgentLoop:
                 upper[-2:] = self.max_speed
                 problem = self.problems[env * self.count + agent]
                 problem.update(q=-2.0 * nominal[env, agent], Ax=matrix.T.ravel(), l=lower, u=upper)
-                result = problem.solve()
+                result = problem.solve(raise_error=False)
                 if result.info.status in ("solved", "solved inaccurate"):
                     commands[env, agent] = result.x
         self.positions = self.positions + self.dt * commands

@@ -52,7 +52,7 @@ class OsqpLoop:
             workspace = self._workspace(int(rows))
             # CSC data of a dense (rows, 2) matrix: column 0 then column 1.
             workspace.update(q=-2.0 * u0[i], Ax=A[i, :rows].T.reshape(-1), l=b[i, :rows])
-            result = workspace.solve()
+            result = workspace.solve(raise_error=False)
             if result.info.status_val in (1, 2):  # solved, solved inaccurate
                 u[i], feasible[i] = result.x, True
         return u, feasible
