@@ -3,7 +3,8 @@
 Building rows with numpy costs several microseconds per agent in temporaries alone, more than
 the solve. Here each agent's neighbours come from a spatial hash (cells of side
 ``sensing_radius``, agents sorted by (group, cell) key, so a neighbourhood is three contiguous
-key ranges found by binary search: O(N log N) overall), its rows are written into a small
+key ranges; an open-addressing table maps each occupied cell to its range: O(N log N) for the sort,
+O(1) per cell lookup), its rows are written into a small
 scratch buffer, and :func:`fleetpilot.safety.qp2d._solve_one` solves them, relaxing or braking
 as described in :mod:`fleetpilot.safety.cbf`. Groups are independent worlds (the B
 environments of a training batch): agents of different groups never see each other. The rows
@@ -41,6 +42,45 @@ def _key(group, cy, cx):
 
 
 @numba.njit(cache=True, nogil=True)
+def _slot(key, size):
+    return ((key * np.int64(0x5851F42D4C957F2D)) >> np.int64(17)) & (size - 1)
+
+
+@numba.njit(cache=True, nogil=True)
+def _cell_table(sorted_keys):
+    """Open-addressing table: occupied cell key -> [start, stop) in the sorted order."""
+    n = sorted_keys.shape[0]
+    size = 2
+    while size < 2 * n:
+        size <<= 1
+    table_key = np.full(size, -1, np.int64)  # keys are >= 0
+    table_start = np.zeros(size, np.int64)
+    table_stop = np.zeros(size, np.int64)
+    first = 0
+    while first < n:
+        last = first + 1
+        while last < n and sorted_keys[last] == sorted_keys[first]:
+            last += 1
+        slot = _slot(sorted_keys[first], size)
+        while table_key[slot] != -1:
+            slot = (slot + 1) & (size - 1)
+        table_key[slot], table_start[slot], table_stop[slot] = sorted_keys[first], first, last
+        first = last
+    return table_key, table_start, table_stop
+
+
+@numba.njit(cache=True, nogil=True)
+def _cell_range(table_key, table_start, table_stop, key):
+    size = table_key.shape[0]
+    slot = _slot(key, size)
+    while table_key[slot] != key:
+        if table_key[slot] == -1:
+            return 0, 0
+        slot = (slot + 1) & (size - 1)
+    return table_start[slot], table_stop[slot]
+
+
+@numba.njit(cache=True, nogil=True)
 def _contact(h):
     if -CONTACT_TOLERANCE <= h < 0.0:
         return 0.0
@@ -48,19 +88,16 @@ def _contact(h):
 
 
 @numba.njit(cache=True, nogil=True)
-def _nearest_neighbours(
-    i, group, points, sorted_keys, order, cell_size, radius2, out_index, out_d2
-):
+def _nearest_neighbours(i, group, points, order, cells, cell_size, radius2, out_index, out_d2):
     """Fills out_index/out_d2 with agent i's nearest same-group neighbours within the radius,
     nearest first; returns how many."""
     k_max = out_index.shape[0]
     count = 0
     xi, yi = points[i, 0], points[i, 1]
     cx, cy = _cell(xi, cell_size), _cell(yi, cell_size)
-    for dy in range(-1, 2):
-        low = _key(group, cy + dy, cx - 1)
-        start = np.searchsorted(sorted_keys, low, side="left")
-        stop = np.searchsorted(sorted_keys, low + 2, side="right")
+    for cell in range(9):
+        key = _key(group, cy + cell // 3 - 1, cx + cell % 3 - 1)
+        start, stop = _cell_range(cells[0], cells[1], cells[2], key)
         for s in range(start, stop):
             j = order[s]
             if j == i:
@@ -106,7 +143,7 @@ def _filter_all(
             group, _cell(points[i, 1], sensing_radius), _cell(points[i, 0], sensing_radius)
         )
     order = np.argsort(keys, kind="mergesort")
-    sorted_keys = keys[order]
+    cells = _cell_table(keys[order])
     has_shares = responsibility.shape[0] > 0
 
     capacity = max_neighbors + obstacles.shape[1] + 4
@@ -131,8 +168,8 @@ def _filter_all(
             i,
             group,
             points,
-            sorted_keys,
             order,
+            cells,
             sensing_radius,
             radius2,
             neighbour_index,

@@ -216,3 +216,14 @@ def test_responsibility_outside_its_range_is_rejected(value):
         SingleIntegratorCBF(D, 1.0, VMAX).filter(
             np.array([[0.0, 0.0], [1.0, 0.0]]), np.zeros((2, 2)), responsibility=responsibility
         )
+
+
+@pytest.mark.parametrize("origin", [0.0, -7.3e3, 4.0e8])
+def test_neighbours_are_found_across_cells_anywhere(origin):
+    """The spatial hash finds a neighbour across cell borders, at negative and huge
+    coordinates (where cells are clipped), exactly as an all-pairs check would."""
+    cbf = SingleIntegratorCBF(D, 1.0, VMAX)
+    positions = origin + np.array([[0.999, 0.0], [1.001 + D, 0.0], [-5.0, 0.0]])
+    u, status = cbf.filter(positions, np.array([[1.0, 0.0], [-1.0, 0.0], [1.0, 0.0]]))
+    assert list(status) == [SafetyMode.FILTERED, SafetyMode.FILTERED, SafetyMode.NOMINAL]
+    assert u[0, 0] < 1.0 and u[1, 0] > -1.0
