@@ -22,3 +22,14 @@ def test_quick_benchmark_reports_sizes_and_agrees_with_osqp():
         # OSQP at eps 1e-5 lands within its tolerance of the exact answer.
         assert row["max_abs_difference_vs_osqp"] < 1e-3
     assert "| N |" in result.stdout
+
+
+def test_scan_benchmark_runs_and_uses_a_bounded_number_of_constraints():
+    script = SCRIPT.with_name("scan_filter.py")
+    result = subprocess.run(
+        [sys.executable, str(script), "--quick"], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert 1 <= report["obstacles_from_scan"] <= 16
+    assert report["scan_and_filter_ms"] >= report["filter_only_ms"] > 0
