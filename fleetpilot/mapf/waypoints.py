@@ -1,0 +1,118 @@
+"""Lifelong MAPF for robots in continuous space: the next grid waypoint of every robot.
+
+ROS-free core of the ``mapf_planner`` node. A :class:`GridFrame` places the grid in the world
+(row 0 is the top row, as in MovingAI and POGEMA maps; y grows upwards), robots and goals are
+snapped to the nearest free cells (distinct cells for distinct robots), any registered planner
+(``fleetpilot.mapf.planners``) picks one move per robot, the simulator's collision rule cancels
+conflicting moves, and each robot gets the centre of its next cell as its waypoint.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from fleetpilot.agent_states import as_float_array
+from fleetpilot.mapf.collisions import resolve_moves
+from fleetpilot.mapf.grid_map import MOVES, GridMap
+from fleetpilot.mapf.planners import make_planner
+
+
+@dataclass(frozen=True)
+class GridFrame:
+    """Where a grid lies in the world.
+
+    Attributes:
+        origin_x, origin_y: world position of the grid's lower-left corner [m].
+        resolution: cell side [m], > 0.
+        height: number of rows (row 0 is the top row).
+    """
+
+    origin_x: float
+    origin_y: float
+    resolution: float
+    height: int
+
+    def __post_init__(self) -> None:
+        for name in ("origin_x", "origin_y"):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name}: expected a finite number, got {getattr(self, name)!r}")
+        if not math.isfinite(self.resolution) or self.resolution <= 0:
+            raise ValueError(f"resolution: expected a positive number, got {self.resolution!r}")
+
+    def to_cells(self, points: np.ndarray) -> np.ndarray:
+        """(N, 2) world points [m] -> (N, 2) int64 (row, col), possibly outside the grid."""
+        col = np.floor((points[:, 0] - self.origin_x) / self.resolution)
+        row = self.height - 1 - np.floor((points[:, 1] - self.origin_y) / self.resolution)
+        return np.stack([row, col], axis=1).astype(np.int64)
+
+    def to_world(self, cells: np.ndarray) -> np.ndarray:
+        """(N, 2) (row, col) -> (N, 2) cell centres [m]."""
+        x = self.origin_x + (cells[:, 1] + 0.5) * self.resolution
+        y = self.origin_y + (self.height - cells[:, 0] - 0.5) * self.resolution
+        return np.stack([x, y], axis=1)
+
+
+def snap_to_free(grid: GridMap, cells: np.ndarray, distinct: bool) -> np.ndarray:
+    """Each cell moved to the nearest free cell (and, if ``distinct``, one nobody took yet)."""
+    free_cells = np.argwhere(grid.free)
+    if not len(free_cells):
+        raise ValueError(f"map {grid.name!r}: no free cell")
+    taken = np.zeros(len(free_cells), dtype=bool)
+    snapped = np.empty_like(cells)
+    for index, cell in enumerate(cells):
+        distance = np.abs(free_cells - cell).sum(axis=1).astype(float)
+        if distinct:
+            distance[taken] = np.inf
+        if not np.isfinite(distance).any():
+            raise ValueError(f"map {grid.name!r}: more robots than free cells")
+        choice = int(np.argmin(distance))
+        taken[choice] = True
+        snapped[index] = free_cells[choice]
+    return snapped
+
+
+class WaypointPlanner:
+    """One registered MAPF planner driving robots through grid waypoints."""
+
+    def __init__(self, grid: GridMap, frame: GridFrame, planner: str, seed: int = 0) -> None:
+        if frame.height != grid.height:
+            raise ValueError(f"height: expected the map's {grid.height} rows, got {frame.height}")
+        self.grid, self.frame, self.seed = grid, frame, seed
+        self._planner = make_planner(planner)
+        self._robots: tuple[str, ...] | None = None
+        self._free = np.ascontiguousarray(grid.free.reshape(-1))
+        self._occupant = np.full(grid.height * grid.width, -1, dtype=np.int64)
+
+    def next_waypoints(self, robot_ids, positions, goals) -> np.ndarray:
+        """(N, 2) world waypoints [m]: the centre of each robot's next cell.
+
+        Args:
+            robot_ids: N unique names (a change of the team restarts the planner).
+            positions, goals: (N, 2) world positions and goals [m].
+        """
+        robot_ids = tuple(robot_ids)
+        positions = as_float_array("positions", positions, (len(robot_ids), 2))
+        goals = as_float_array("goals", goals, (len(robot_ids), 2))
+        if not robot_ids:
+            return np.zeros((0, 2))
+        cells = snap_to_free(self.grid, self.frame.to_cells(positions), distinct=True)
+        goal_cells = snap_to_free(self.grid, self.frame.to_cells(goals), distinct=False)
+        if robot_ids != self._robots:
+            self._planner.reset(self.grid, cells, goal_cells, self.seed)
+            self._robots = robot_ids
+        actions = np.asarray(self._planner.act(cells, goal_cells), dtype=np.int64)
+        moved = cells + MOVES[actions]
+        inside = (
+            (moved[:, 0] >= 0)
+            & (moved[:, 0] < self.grid.height)
+            & (moved[:, 1] >= 0)
+            & (moved[:, 1] < self.grid.width)
+        )
+        width = self.grid.width
+        proposed = np.where(inside, moved[:, 0] * width + moved[:, 1], -1)
+        current = cells[:, 0] * width + cells[:, 1]
+        nxt = resolve_moves(current, proposed, self._free, self._occupant)
+        return self.frame.to_world(np.stack([nxt // width, nxt % width], axis=1))
