@@ -16,6 +16,7 @@ import sys
 COMMANDS: dict[str, str] = {
     "doctor": "fleetpilot.doctor",
     "demo": "fleetpilot.demo",
+    "sim": "fleetpilot.sim.run",
     "export": "fleetpilot.flow.export",
 }
 GROUPS: dict[str, dict[str, str]] = {
@@ -29,6 +30,7 @@ GROUPS: dict[str, dict[str, str]] = {
         "follower": "fleetpilot.mapf.train_follower",
         "allocator": "fleetpilot.allocation.train_allocator",
         "flow-ppo": "fleetpilot.flow.train_flow_ppo",
+        "cbf-tuner": "fleetpilot.learn.train_cbf_tuner",
     },
 }
 GROUP_HELP = {

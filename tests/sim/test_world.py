@@ -83,3 +83,15 @@ def test_bad_input_is_refused_with_the_field_name():
             world.command(np.zeros((2, 2)))
         with pytest.raises(ValueError, match="duration: expected a multiple of physics_dt"):
             world.advance(0.015)
+
+
+def test_contacts_are_found_when_stepping_in_short_control_ticks():
+    # The contact pre-check runs per advance: approaching a wall tick by tick must still count
+    # the touch once, and a robot pressed against the wall must not count again.
+    with PyBulletWorld(np.array([[0.0, 0.0, 0.0]]), arena=(-2.0, -2.0, 1.0, 2.0)) as world:
+        world.command(np.array([[0.5, 0.0]]))
+        for _ in range(40):
+            world.advance(0.1)
+        contacts = list(world.contacts)
+    assert [(c.robot, c.other_kind) for c in contacts] == [(0, "wall")]
+    assert 1.4 < contacts[0].time < 2.0  # 0.8 m to the wall at 0.5 m/s, after spin-up

@@ -1,0 +1,411 @@
+"""The per-robot control loop in the PyBullet world: tuner -> nominal controller -> CBF -> wheels.
+
+Every control tick (the scenario's dt), for every robot:
+
+1. the tuner reads the neighbour-graph observation (built like the training environment's, from
+   the simulator's state) and returns that robot's CBF alpha and controller gains;
+2. the go-to-goal controller proposes a planar velocity for the point ahead of the axle (zero
+   once the robot has arrived: arrived robots park), turned into a [v, omega] command;
+3. the unicycle CBF filter makes the command safe against the neighbours the robot *perceives*
+   (simulated perception: sensing radius, noise, dropout, latency) and the obstacles;
+4. the safe command becomes wheel velocity targets, and physics runs for dt.
+
+Arrival, deadlock, path length and distances are measured with the training environment's own
+metrics code; collisions are PyBullet contacts (robot-robot per pair, robot-obstacle and
+robot-wall per robot), so the summary has exactly the keys of ``fleetpilot eval nav``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from fleetpilot.envs.actions import ActionLayout
+from fleetpilot.envs.dynamics import velocity_to_unicycle
+from fleetpilot.envs.graph import Geometry, NeighbourGraphBuilder, compute_geometry
+from fleetpilot.envs.metrics import EpisodeMetrics, MetricsConfig, MetricsTracker
+from fleetpilot.envs.nominal import go_to_goal
+from fleetpilot.envs.tuners import FixedTuner, Tuner
+from fleetpilot.safety import UnicycleCBF
+from fleetpilot.scenarios import ScenarioInstance
+from fleetpilot.sim.perception import NeighbourPerception
+from fleetpilot.sim.scenario_world import build_world, control_substeps, shared_robot
+from fleetpilot.sim.world import Contact, PyBulletWorld
+
+PADDING_OBSTACLE = (1.0e4, 1.0e4, 1.0e-3)
+"""[x, y, r] of the one padding row of obstacle-free worlds (far away and tiny, as in NavEnv)."""
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """Settings of a simulated run (the scenario supplies everything else).
+
+    Attributes:
+        physics_dt: fixed physics step [s]; the scenario's dt must be a multiple of it.
+        gui: open PyBullet's window.
+        real_time: pace the loop to the wall clock (useful with ``gui``).
+        max_steps: control ticks before the run is cut off; None uses the scenario's horizon.
+        deadlock_speed: a robot slower than this is stalled [m/s] (as in the training env).
+        deadlock_time: stalled this long in a row (not at the goal) is a deadlock [s].
+        perception_seed: seeds perception noise and dropout.
+    """
+
+    physics_dt: float = 0.01
+    gui: bool = False
+    real_time: bool = False
+    max_steps: int | None = None
+    deadlock_speed: float = 0.05
+    deadlock_time: float = 5.0
+    perception_seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.max_steps is not None and (
+            isinstance(self.max_steps, bool)
+            or not isinstance(self.max_steps, int)
+            or self.max_steps < 1
+        ):
+            raise ValueError(f"max_steps: expected an integer >= 1, got {self.max_steps!r}")
+
+
+@dataclass(frozen=True)
+class Tick:
+    """What happened on one control tick (arrays over the N robots).
+
+    Attributes:
+        time: simulated time at the end of the tick [s].
+        poses: (N, 3) [x m, y m, yaw rad] at the end of the tick.
+        velocities: (N, 2) world-frame linear velocities at the end of the tick [m/s].
+        yaw_rates: (N,) [rad/s] at the end of the tick.
+        nominal: (N, 2) [v, omega] from the nominal controller.
+        commands: (N, 2) [v, omega] after the safety filter (sent to the wheels).
+        status: (N,) SafetyMode codes.
+        min_barrier: (N,) smallest barrier value of each robot's QP [m^2] (inf without rows).
+        num_constraints: (N,) neighbour and obstacle rows in each robot's QP.
+        solve_time: (N,) filter time per robot [s].
+        alpha: (N,) CBF alpha used [1/s].
+        gain: (N,) nominal gain used [1/s].
+        tangential: (N,) sideways bias used.
+        min_distance: smallest centre distance between two robots at the end of the tick [m].
+    """
+
+    time: float
+    poses: np.ndarray
+    velocities: np.ndarray
+    yaw_rates: np.ndarray
+    nominal: np.ndarray
+    commands: np.ndarray
+    status: np.ndarray
+    min_barrier: np.ndarray
+    num_constraints: np.ndarray
+    solve_time: np.ndarray
+    alpha: np.ndarray
+    gain: np.ndarray
+    tangential: np.ndarray
+    min_distance: float
+
+
+class PerceivedFilter:
+    """The unicycle CBF filter, fed with what each robot perceives.
+
+    With exact perception every robot's neighbour list is the true state within the sensing
+    radius, which is what one batched call computes; otherwise each robot solves its own QP
+    against its own (noisy, delayed, incomplete) neighbour list.
+    """
+
+    def __init__(self, cbf: UnicycleCBF, perception: NeighbourPerception) -> None:
+        self.cbf = cbf
+        self.perception = perception
+        self._index = {name: index for index, name in enumerate(perception.ids)}
+        config = perception.config
+        self.exact = (
+            config.position_noise == 0
+            and config.velocity_noise == 0
+            and config.dropout == 0
+            and config.latency == 0
+        )
+
+    def __call__(self, poses, commands, alpha, obstacles, responsibility=None):
+        """poses (N, 3), commands (N, 2), alpha (N,), obstacles (M, 3) or None, responsibility
+        (N, N) shares or None -> safe commands (N, 2), status (N,), min_barrier (N,),
+        num_constraints (N,), solve_time (N,) [s]."""
+        count = len(poses)
+        if self.exact:
+            start = time.perf_counter()
+            report = self.cbf.filter_with_report(poses, commands, alpha, obstacles, responsibility)
+            elapsed = np.full(count, (time.perf_counter() - start) / count)
+            return (
+                report.commands,
+                report.status,
+                report.min_barrier,
+                report.num_constraints,
+                elapsed,
+            )
+        safe = np.zeros((count, 2))
+        status = np.zeros(count, dtype=np.int64)
+        barrier, constraints, elapsed = np.zeros(count), np.zeros(count, int), np.zeros(count)
+        for robot in range(count):
+            start = time.perf_counter()
+            seen = self.perception.observe(robot, poses[robot, :2])
+            local_poses = np.concatenate(
+                [poses[robot : robot + 1], np.column_stack([seen.positions, seen.headings])]
+            )
+            # Neighbours' own commands do not enter this robot's rows; only row 0 is used.
+            local_commands = np.zeros((len(local_poses), 2))
+            local_commands[0] = commands[robot]
+            local_shares = None
+            if responsibility is not None:
+                seen_index = [self._index[name] for name in seen.ids]
+                local_shares = np.full((len(local_poses), len(local_poses)), 0.5)
+                local_shares[0, 1:] = responsibility[robot, seen_index]
+            report = self.cbf.filter_with_report(
+                local_poses, local_commands, alpha[robot], obstacles, local_shares
+            )
+            safe[robot], status[robot] = report.commands[0], report.status[0]
+            barrier[robot], constraints[robot] = report.min_barrier[0], report.num_constraints[0]
+            elapsed[robot] = time.perf_counter() - start
+        return safe, status, barrier, constraints, elapsed
+
+
+class ScenarioRun:
+    """One episode of a scenario instance in a fresh PyBullet world.
+
+    Args:
+        instance: the sampled layout.
+        tuner: observation graph -> (1, N, P) action (``fleetpilot.envs.tuners.make_tuner``).
+        config: run settings.
+    """
+
+    def __init__(
+        self, instance: ScenarioInstance, tuner: Tuner, config: SimConfig | None = None
+    ) -> None:
+        self.instance = instance
+        self.tuner = tuner
+        if callable(getattr(tuner, "reset", None)):
+            tuner.reset()  # policies with state (e.g. a noise stream) start each episode afresh
+        self.config = config or SimConfig()
+        self.robot = shared_robot(instance)
+        self.substeps = control_substeps(instance, self.config.physics_dt)
+        self.max_steps = self.config.max_steps or instance.max_steps
+        self.layout = ActionLayout(tuple(tuner.action_parameters))
+        self.world: PyBulletWorld
+        self.world, self.perception = build_world(
+            instance,
+            gui=self.config.gui,
+            physics_dt=self.config.physics_dt,
+            perception_seed=self.config.perception_seed,
+        )
+        self.filter = PerceivedFilter(
+            UnicycleCBF(
+                safety_distance=instance.safety_distance,
+                sensing_radius=instance.sensing_radius,
+                max_speed=self.robot.max_speed,
+                max_turn_rate=self.robot.max_turn_rate,
+                projection_distance=self.robot.projection_distance,
+                dt=instance.dt,
+            ),
+            self.perception,
+        )
+        count = instance.num_agents
+        as_tensor = dict(dtype=torch.float64)
+        self._goals = torch.tensor(instance.goals, **as_tensor).unsqueeze(0)
+        self._radii = torch.tensor(instance.radii, **as_tensor).unsqueeze(0)
+        obstacles = instance.obstacles if len(instance.obstacles) else np.array([PADDING_OBSTACLE])
+        self._obstacles = torch.tensor(obstacles, **as_tensor).unsqueeze(0)
+        self._obstacle_mask = torch.tensor([[len(instance.obstacles) > 0] * len(obstacles)])
+        self._graph = NeighbourGraphBuilder(1, count, instance.sensing_radius, torch.device("cpu"))
+        self.metrics = MetricsTracker(
+            MetricsConfig(
+                dt=instance.dt,
+                goal_tolerance=instance.goal_tolerance,
+                deadlock_speed=self.config.deadlock_speed,
+                deadlock_time=self.config.deadlock_time,
+            ),
+            1,
+            count,
+            torch.device("cpu"),
+        )
+        self.metrics.resize_obstacles(self._obstacles.shape[1])
+        starts = torch.tensor(instance.starts, **as_tensor).unsqueeze(0)
+        self.metrics.reset(torch.tensor([0]), starts, self._goals)
+        self.steps = 0
+        self.wall_seconds = 0.0
+        self._geometry = None
+        # A fixed tuner ignores its observation: skip building the graph every tick.
+        self._fixed_parameters = None
+        if isinstance(tuner, FixedTuner):
+            action = self.layout.pack(dict(tuner.values), 1, count, torch.float64)
+            values = self.layout.unpack(action)
+            self._fixed_parameters = {name: v[0].numpy() for name, v in values.items()}
+            self._fixed_parameters["responsibility"] = None
+        self._poses = self.world.poses()
+        linear, self._yaw_rates = self.world.velocities()
+        self._velocities = linear
+        self.perception.record(self.world.time, self._poses, self._velocities)
+
+    @property
+    def running(self) -> bool:
+        """False once every robot arrived or the step limit was reached."""
+        return self.steps < self.max_steps and not bool(self.metrics.arrived.all())
+
+    def _parameters(self, positions: torch.Tensor) -> dict[str, np.ndarray]:
+        if self._fixed_parameters is not None:
+            return self._fixed_parameters
+        if self._geometry is None:
+            self._geometry = compute_geometry(positions, self._obstacles, self._obstacle_mask)
+        # Observations in float32, the training environment's default dtype (tuner weights).
+        exact = self._geometry
+        geometry = Geometry(
+            exact.distances.float(), exact.obstacle_offsets.float(), exact.obstacle_gaps.float()
+        )
+        observation = self._graph(
+            geometry,
+            positions.float(),
+            torch.tensor(self._velocities, dtype=torch.float32).unsqueeze(0),
+            torch.tensor(self._poses[:, 2], dtype=torch.float32).unsqueeze(0),
+            self._goals.float(),
+            self.metrics.arrived,
+        )
+        with torch.inference_mode():
+            output = self.tuner(observation)
+        # Tuners with per-neighbour outputs return (action, (1, N, N) responsibility shares).
+        action, responsibility = output if isinstance(output, tuple) else (output, None)
+        values = self.layout.unpack(torch.as_tensor(action, dtype=torch.float64))
+        params = {name: value[0].numpy() for name, value in values.items()}
+        params["responsibility"] = (
+            None if responsibility is None else responsibility[0].double().numpy()
+        )
+        return params
+
+    def step(self) -> Tick:
+        """Runs one control tick; returns what happened."""
+        if not self.running:
+            raise RuntimeError("step: the run has ended")
+        start = time.perf_counter()
+        previous = torch.tensor(self._poses[:, :2]).unsqueeze(0)
+        params = self._parameters(previous)
+        velocity = go_to_goal(
+            previous,
+            self._goals,
+            torch.tensor(params["gain"]).unsqueeze(0),
+            self.robot.max_speed,
+            torch.tensor(params["tangential"]).unsqueeze(0),
+        )
+        velocity = velocity.masked_fill(self.metrics.arrived.unsqueeze(-1), 0.0)
+        headings = torch.tensor(self._poses[:, 2]).unsqueeze(0)
+        nominal = velocity_to_unicycle(velocity, headings, self.robot.projection_distance)[0]
+        nominal = nominal.numpy()
+        obstacles = self.instance.obstacles if len(self.instance.obstacles) else None
+        safe, status, barrier, constraints, solve_time = self.filter(
+            self._poses, nominal, params["alpha"], obstacles, params["responsibility"]
+        )
+        self.world.command(safe)
+        self.world.advance(self.instance.dt)
+
+        self._poses = self.world.poses()
+        self._velocities, self._yaw_rates = self.world.velocities()
+        self.perception.record(self.world.time, self._poses, self._velocities)
+        positions = torch.tensor(self._poses[:, :2]).unsqueeze(0)
+        geometry = compute_geometry(positions, self._obstacles, self._obstacle_mask)
+        self._geometry = geometry  # the next tick's observation starts from this state
+        self.metrics.update(
+            previous,
+            positions,
+            self._goals,
+            self._radii,
+            geometry.distances,
+            geometry.obstacle_gaps,
+            torch.tensor(status).unsqueeze(0),
+            torch.tensor([True]),
+        )
+        self.steps += 1
+        self.wall_seconds += time.perf_counter() - start
+        if self.config.real_time:
+            time.sleep(max(0.0, self.instance.dt - (time.perf_counter() - start)))
+        return Tick(
+            time=self.world.time,
+            poses=self._poses,
+            velocities=self._velocities,
+            yaw_rates=self._yaw_rates,
+            nominal=nominal,
+            commands=safe,
+            status=status,
+            min_barrier=barrier,
+            num_constraints=constraints,
+            solve_time=solve_time,
+            alpha=params["alpha"],
+            gain=params["gain"],
+            tangential=params["tangential"],
+            min_distance=float(geometry.distances.min()),
+        )
+
+    def run(self, on_tick: Callable[[Tick], None] | None = None, progress: bool = False) -> None:
+        """Steps until every robot arrived or the step limit; ``on_tick`` sees every tick."""
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=self.max_steps, desc=self.instance.name, unit="tick", leave=False)
+        try:
+            while self.running:
+                tick = self.step()
+                if on_tick is not None:
+                    on_tick(tick)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(arrived=int(self.metrics.arrived.sum()), refresh=False)
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def episode(self) -> EpisodeMetrics:
+        """The run's metrics, with collisions counted from PyBullet contacts."""
+        metrics = self.metrics.episode(0)
+        contacts = self.world.contacts
+        per_robot = count_contacts_per_robot(contacts, self.instance.num_agents)
+        agent_collisions = sum(1 for c in contacts if c.other_kind == "robot")
+        static_collisions = sum(1 for c in contacts if c.other_kind != "robot")
+        agents = dict(metrics.agents, collisions=per_robot)
+        return dataclasses.replace(
+            metrics,
+            collisions=agent_collisions + static_collisions,
+            agent_collisions=agent_collisions,
+            obstacle_collisions=static_collisions,
+            agents=agents,
+        )
+
+    def contact_counts(self) -> dict[str, int]:
+        """Contact starts by what the robot touched: ``robot`` (per pair), ``obstacle``,
+        ``wall`` (the filter knows no walls; the batched environment has none)."""
+        counts = {"robot": 0, "obstacle": 0, "wall": 0}
+        for contact in self.world.contacts:
+            counts[contact.other_kind] += 1
+        return counts
+
+    @property
+    def real_time_factor(self) -> float:
+        """Simulated seconds per wall-clock second of the loop so far."""
+        return self.steps * self.instance.dt / max(self.wall_seconds, 1e-9)
+
+    def close(self) -> None:
+        self.world.close()
+
+    def __enter__(self) -> ScenarioRun:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def count_contacts_per_robot(contacts: list[Contact], count: int) -> list[int]:
+    """Contact starts each robot took part in (a robot-robot contact counts for both)."""
+    per_robot = [0] * count
+    for contact in contacts:
+        per_robot[contact.robot] += 1
+        if contact.other_kind == "robot":
+            per_robot[contact.other] += 1
+    return per_robot

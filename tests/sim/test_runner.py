@@ -1,0 +1,167 @@
+"""The scenario runner in real PyBullet: robots reach goals, the unicycle filter keeps them apart,
+contacts are counted as collisions, and the metrics have the training environment's keys."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from fleetpilot.envs.tuners import make_tuner
+from fleetpilot.scenarios import parse_scenario
+from fleetpilot.sim.runner import ScenarioRun, SimConfig
+from fleetpilot.sim.scenario_world import build_world, control_substeps
+
+FIXED = "fixed:alpha=1,gain=1"
+
+
+def scenario_data(agents, **overrides) -> dict:
+    data = {
+        "version": 1,
+        "name": "test_pair",
+        "dt": 0.1,
+        "horizon": 14.0,
+        "sensing_radius": 2.0,
+        "goal_tolerance": 0.1,
+        "arena": {"x_min": -4.0, "y_min": -2.5, "x_max": 4.0, "y_max": 2.5},
+        "robot": {"dynamics": "unicycle", "radius": 0.2, "max_speed": 1.0},
+        "agents": agents,
+    }
+    data.update(overrides)
+    return data
+
+
+def instance_of(agents, **overrides):
+    return parse_scenario(scenario_data(agents, **overrides), "<test>").sample()
+
+
+def test_robots_reach_their_goals_in_an_empty_world():
+    instance = instance_of(
+        [
+            {"start": [-3.0, -1.0], "goal": [2.0, -1.5]},
+            {"start": [-3.0, 1.0], "goal": [1.0, 2.0], "heading": 0.0},  # must turn first
+        ]
+    )
+    with ScenarioRun(instance, make_tuner(FIXED)) as run:
+        run.run()
+        metrics = run.episode()
+    assert metrics.success and metrics.collisions == 0
+    assert metrics.makespan is not None and metrics.makespan < 10.0
+    assert metrics.agents["arrived"] == [True, True]
+    assert 0.9 <= metrics.path_length_ratio < 1.3  # arrival counts within the tolerance
+
+
+def test_unicycle_filter_keeps_two_robots_driving_head_on_apart():
+    # Exactly head-on along one line: without the filter they collide (see test_world).
+    instance = instance_of(
+        [
+            {"start": [-3.0, 0.0], "goal": [3.0, 0.0]},
+            {"start": [3.0, 0.02], "goal": [-3.0, 0.02]},
+        ]
+    )
+    distances = []
+    with ScenarioRun(instance, make_tuner("fixed:alpha=2,gain=1")) as run:
+        run.run(on_tick=lambda tick: distances.append(tick.min_distance))
+        metrics = run.episode()
+        contacts = list(run.world.contacts)
+    assert contacts == [] and metrics.collisions == 0
+    assert min(distances) >= instance.safety_distance - 0.02  # physics tracks the filter
+    assert metrics.safety_modes["FILTERED"] > 0  # the filter did act
+
+
+def test_pybullet_contacts_are_counted_as_collisions():
+    instance = instance_of(
+        [
+            {"start": [-1.0, 0.0], "goal": [3.0, 0.0]},
+            {"start": [1.0, 0.0], "goal": [-3.0, 0.0]},
+        ],
+        obstacles=[{"center": [0.0, -1.5], "radius": 0.3}],
+    )
+    with ScenarioRun(instance, make_tuner(FIXED)) as run:
+        # Drive the robots into each other directly (no filter) in the run's own world.
+        run.world.command(np.array([[0.6, 0.0], [0.6, 0.0]]))
+        run.world.advance(2.0)
+        run.world.command(np.array([[0.0, 0.0], [0.0, 0.0]]))
+        run.world.advance(0.5)
+        metrics = run.episode()
+    assert metrics.agent_collisions == 1 and metrics.obstacle_collisions == 0
+    assert metrics.collisions == 1 and metrics.agents["collisions"] == [1, 1]
+
+
+def test_degraded_perception_runs_each_robot_on_what_it_perceives():
+    instance = instance_of(
+        [
+            {"start": [-3.0, 0.0], "goal": [3.0, 0.0]},
+            {"start": [3.0, 0.1], "goal": [-3.0, 0.1]},
+        ],
+        perception={"position_noise": 0.02, "dropout": 0.1, "latency": 0.1},
+    )
+    with ScenarioRun(instance, make_tuner(FIXED), SimConfig(max_steps=40)) as run:
+        assert not run.filter.exact
+        run.run()
+        metrics = run.episode()
+    assert run.steps == 40 and metrics.collisions == 0
+
+
+def test_world_matches_the_instance():
+    instance = instance_of(
+        [{"start": [-3.0, 0.0], "goal": [3.0, 0.0]}, {"start": [3.0, 1.0], "goal": [-3.0, 1.0]}],
+        obstacles=[{"center": [0.0, -1.5], "radius": 0.3}],
+        perception={"latency": 0.2},
+        sensing_radius=2.5,
+    )
+    world, perception = build_world(instance)
+    with world:
+        np.testing.assert_allclose(world.poses()[:, :2], instance.starts, atol=1e-3)
+        assert world.poses()[1, 2] == pytest.approx(math.pi, abs=1e-3)
+        np.testing.assert_allclose(world.obstacles, instance.obstacles)
+    assert perception.config.sensing_radius == 2.5 and perception.config.latency == 0.2
+    assert control_substeps(instance, 0.01) == 10
+    with pytest.raises(ValueError, match="dt: expected a multiple of the physics step 0.03"):
+        control_substeps(instance, 0.03)
+
+
+def test_mixed_robot_limits_are_refused_with_the_agent_named():
+    agents = [
+        {"start": [-3.0, 0.0], "goal": [3.0, 0.0]},
+        {"start": [3.0, 1.0], "goal": [-3.0, 1.0], "max_speed": 0.5},
+    ]
+    instance = instance_of(agents)
+    with pytest.raises(ValueError, match=r"agents\[1\]\.max_speed"):
+        build_world(instance)
+
+
+class NeighbourCountTuner:
+    """A tuner that reads its observation: alpha = 1 + the number of neighbours in range."""
+
+    action_parameters = ("alpha", "gain")
+
+    def __init__(self) -> None:
+        self.edge_counts = []
+        self.dtypes = set()
+
+    def __call__(self, observation):
+        count = observation.num_nodes
+        incoming = torch.bincount(observation.edge_index[1], minlength=count).double()
+        self.edge_counts.append(observation.edge_index.shape[1])
+        self.dtypes.add(observation.x.dtype)
+        return torch.stack([1.0 + incoming, torch.ones(count, dtype=torch.float64)], -1)[None]
+
+
+def test_learned_tuners_get_the_neighbour_graph_and_set_per_robot_alpha():
+    instance = instance_of(
+        [
+            {"start": [-3.0, 0.0], "goal": [3.0, 0.0]},
+            {"start": [3.0, 0.1], "goal": [-3.0, 0.1]},
+            {"start": [0.0, 2.0], "goal": [0.0, -2.0]},
+        ],
+        arena={"x_min": -4.0, "y_min": -3.0, "x_max": 4.0, "y_max": 3.0},
+    )
+    tuner = NeighbourCountTuner()
+    alphas = []
+    with ScenarioRun(instance, tuner, SimConfig(max_steps=30)) as run:
+        run.run(on_tick=lambda tick: alphas.append(tick.alpha.copy()))
+    assert tuner.edge_counts[0] == 0  # all farther apart than the 2 m sensing radius
+    assert max(tuner.edge_counts) >= 2  # they meet in the middle
+    assert np.max(alphas) >= 2.0 and np.min(alphas) == 1.0
+    assert tuner.dtypes == {torch.float32}  # the training environment's observation dtype
