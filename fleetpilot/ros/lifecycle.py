@@ -39,6 +39,11 @@ def run_lifecycle_node(make_node: Callable[[], LifecycleNode], args: list[str] |
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except RuntimeError:
+        # A signal can shut the context down while a callback is publishing; that callback's
+        # "context is invalid" error is part of shutting down, not a fault.
+        if rclpy.ok(context=node.context):
+            raise
     finally:
         node.destroy_node()
         rclpy.try_shutdown()

@@ -1,0 +1,153 @@
+"""The ROS-free per-robot safety loop behind the cbf_safety node: it stops on missing, stale or
+invalid inputs and on tuner/filter failures, with a reason, and recovers on good data."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from fleetpilot.agent_states import AgentStates
+from fleetpilot.ros.robot_safety import RobotSafetyConfig, RobotSafetyLoop, obstacles_from_flat
+from fleetpilot.ros.tuning import TunerAdapter, resolve_device
+from fleetpilot.safety import SafetyMode
+
+
+def neighbours(ids, positions, headings=None) -> AgentStates:
+    positions = np.asarray(positions, dtype=float).reshape(-1, 2)
+    count = len(positions)
+    headings = np.zeros(count) if headings is None else np.asarray(headings, dtype=float)
+    return AgentStates(
+        tuple(ids), positions, headings, np.zeros((count, 2)), np.full(count, 0.2), np.zeros(count)
+    )
+
+
+def make_loop(**config) -> RobotSafetyLoop:
+    config.setdefault("robot_id", "me")
+    return RobotSafetyLoop(
+        RobotSafetyConfig(**config), TunerAdapter("fixed:alpha=1", torch.device("cpu"))
+    )
+
+
+def feed(loop, now, others=None, nominal=(0.5, 0.0)):
+    loop.set_odometry(now, np.zeros(3), np.zeros(2))
+    loop.set_neighbours(now, others if others is not None else neighbours([], []))
+    loop.set_nominal(now, np.array(nominal))
+
+
+def test_stops_until_every_input_arrived():
+    loop = make_loop()
+    decision = loop.tick(0.0)
+    assert decision.mode == SafetyMode.STOPPED and np.all(decision.command == 0)
+    assert decision.reason == "odom: no message received yet"
+    loop.set_odometry(0.0, np.zeros(3), np.zeros(2))
+    assert loop.tick(0.0).reason == "neighbors: no message received yet"
+
+
+def test_passes_a_safe_nominal_command_exactly():
+    loop = make_loop()
+    feed(loop, 0.0, neighbours(["far"], [[5.0, 5.0]]), nominal=(0.5, 0.2))
+    decision = loop.tick(0.01)
+    assert decision.mode == SafetyMode.NOMINAL and decision.reason == ""
+    assert np.array_equal(decision.command, [0.5, 0.2])
+    assert decision.parameters.alpha == 1.0 and decision.neighbour_ids == ()
+
+
+def test_slows_towards_a_close_neighbour_and_drops_itself_from_the_list():
+    loop = make_loop(safety_distance=0.5)
+    feed(loop, 0.0, neighbours(["me", "ahead"], [[0.0, 0.0], [0.8, 0.0]], [0.0, math.pi]))
+    decision = loop.tick(0.01)
+    assert decision.mode == SafetyMode.FILTERED
+    assert decision.command[0] < 0.5
+    assert decision.neighbour_ids == ("ahead",) and decision.num_constraints == 1
+
+
+def test_stale_neighbours_stop_the_robot_and_fresh_ones_release_it():
+    loop = make_loop(neighbours_timeout=0.3)
+    feed(loop, 0.0)
+    assert loop.tick(0.2).mode == SafetyMode.NOMINAL
+    loop.set_odometry(0.5, np.zeros(3), np.zeros(2))
+    loop.set_nominal(0.5, np.array([0.5, 0.0]))
+    stale = loop.tick(0.5)
+    assert stale.mode == SafetyMode.STOPPED and np.all(stale.command == 0)
+    assert stale.reason.startswith("neighbors: stale, last message 0.50 s ago")
+    loop.set_neighbours(0.6, neighbours([], []))
+    assert loop.tick(0.6).mode == SafetyMode.NOMINAL
+
+
+def test_a_rejected_message_stops_until_a_valid_one_arrives():
+    loop = make_loop()
+    feed(loop, 0.0)
+    loop.reject("odom", "pose.position.x: expected a finite number, got nan")
+    decision = loop.tick(0.01)
+    assert decision.mode == SafetyMode.STOPPED and np.all(decision.command == 0)
+    assert decision.reason == "odom rejected: pose.position.x: expected a finite number, got nan"
+    loop.set_odometry(0.02, np.zeros(3), np.zeros(2))
+    assert loop.tick(0.02).mode == SafetyMode.NOMINAL
+
+
+class FailingTuner:
+    """A tuner whose evaluation fails (e.g. a learned model on a lost GPU)."""
+
+    spec = "failing"
+
+    def parameters(self, *args):
+        raise RuntimeError("CUDA error: device lost")
+
+
+def test_a_tuner_or_filter_failure_stops_the_robot_with_the_cause():
+    loop = RobotSafetyLoop(RobotSafetyConfig(robot_id="me"), FailingTuner())
+    feed(loop, 0.0)
+    decision = loop.tick(0.01)
+    assert decision.mode == SafetyMode.STOPPED and np.all(decision.command == 0)
+    assert decision.reason == "safety filter failed: RuntimeError: CUDA error: device lost"
+
+
+def test_braking_sends_zero():
+    loop = make_loop(safety_distance=0.5)
+    # Overlapping neighbours on both sides: nothing keeps every barrier from shrinking.
+    feed(
+        loop,
+        0.0,
+        neighbours(["a", "b", "c", "d"], [[0.2, 0], [-0.2, 0], [0, 0.2], [0, -0.2]]),
+        nominal=(1.0, 0.0),
+    )
+    decision = loop.tick(0.01)
+    assert decision.mode in (SafetyMode.RELAXED, SafetyMode.BRAKING)
+    if decision.mode == SafetyMode.BRAKING:
+        assert np.all(decision.command == 0)
+    assert decision.reason
+
+
+def test_deactivation_reset_forgets_inputs():
+    loop = make_loop()
+    feed(loop, 0.0)
+    loop.reset()
+    assert loop.tick(0.01).mode == SafetyMode.STOPPED
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("odometry_timeout", 0.0), ("safety_distance", -1.0), ("control_period", math.nan)],
+)
+def test_config_rejects_bad_values_by_name(field, value):
+    with pytest.raises(ValueError, match=field):
+        RobotSafetyConfig(**{field: value})
+
+
+def test_obstacles_are_checked_triples():
+    assert obstacles_from_flat([1.0, 2.0, 0.5]).tolist() == [[1.0, 2.0, 0.5]]
+    with pytest.raises(ValueError, match="multiple of 3"):
+        obstacles_from_flat([1.0, 2.0])
+    with pytest.raises(ValueError, match=r"obstacles\[0\].radius"):
+        obstacles_from_flat([1.0, 2.0, 0.0])
+
+
+def test_devices_are_validated():
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type in ("cpu", "cuda")
+    with pytest.raises(ValueError, match="device"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            resolve_device("cuda")

@@ -1,0 +1,114 @@
+"""Lidar in the safety loop and the cbf_safety node: a wall seen only by the scan stops the
+robot before it, and a stale scan triggers the watchdog."""
+
+import numpy as np
+import pytest
+from rclpy.lifecycle import TransitionCallbackReturn
+from rclpy.parameter import Parameter
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import LaserScan
+
+from fleetpilot.ros.cbf_safety_node import CbfSafetyNode
+from fleetpilot.safety import SafetyMode
+from fleetpilot.safety.scan_obstacles import ScanGeometry, ScanReduction
+from tests.ros.robot_driver import RobotDriver
+from tests.ros.test_cbf_safety import spin_driving
+from tests.ros.test_robot_safety import feed, make_loop, neighbours
+
+BEAMS = 360
+GEOMETRY = ScanGeometry(-np.pi, 2 * np.pi / BEAMS, 0.05, 10.0)
+
+
+def wall_ranges(x_wall: float, x_robot: float) -> np.ndarray:
+    """Ranges from a robot at (x_robot, 0) heading +x to the wall x = x_wall (inf: no hit)."""
+    angles = GEOMETRY.angle_min + GEOMETRY.angle_increment * np.arange(BEAMS)
+    with np.errstate(divide="ignore"):
+        ranges = (x_wall - x_robot) / np.cos(angles)
+    return np.where((ranges > 0) & (ranges <= GEOMETRY.range_max), ranges, np.inf)
+
+
+def test_loop_keeps_off_a_wall_only_the_scan_sees_and_stops_on_a_stale_scan():
+    loop = make_loop(safety_distance=0.4, scan=ScanReduction(max_range=2.0), scan_timeout=0.3)
+    feed(loop, 0.0, neighbours([], []), nominal=(1.0, 0.0))
+    assert loop.tick(0.0).reason == "scan: no message received yet"
+    x, dt = 0.0, 0.05
+    for step in range(120):
+        now = step * dt
+        loop.set_odometry(now, np.array([x, 0.0, 0.0]), np.zeros(2))
+        loop.set_neighbours(now, neighbours([], []))
+        loop.set_nominal(now, np.array([1.0, 0.0]))
+        loop.set_scan(now, wall_ranges(1.5, x), GEOMETRY)
+        decision = loop.tick(now)
+        assert decision.mode in (SafetyMode.NOMINAL, SafetyMode.FILTERED)
+        x += dt * decision.command[0]
+        assert x + 0.1 <= 1.5 - 0.2 + 1e-6  # the filtered point stays D/2 off the wall
+    assert x > 1.0  # it drove up to the wall and stopped there
+    loop.set_odometry(10.0, np.array([x, 0.0, 0.0]), np.zeros(2))
+    loop.set_neighbours(10.0, neighbours([], []))
+    loop.set_nominal(10.0, np.array([1.0, 0.0]))
+    stale = loop.tick(10.0)
+    assert stale.mode == SafetyMode.STOPPED and stale.reason.startswith("scan: stale")
+
+
+class ScanDriver(RobotDriver):
+    """The robot driver plus a lidar publishing a wall 1.5 m ahead of the robot's start."""
+
+    def __init__(self, node, namespace: str) -> None:
+        super().__init__(node, namespace)
+        self.scan = node.create_publisher(LaserScan, f"{namespace}/scan", qos_profile_sensor_data)
+        self.send_scan = True
+
+    def publish_inputs(self) -> None:
+        super().publish_inputs()
+        if self.send_scan:
+            message = LaserScan(
+                angle_min=GEOMETRY.angle_min,
+                angle_max=GEOMETRY.angle_min + GEOMETRY.angle_increment * (BEAMS - 1),
+                angle_increment=GEOMETRY.angle_increment,
+                range_min=GEOMETRY.range_min,
+                range_max=GEOMETRY.range_max,
+            )
+            message.header.frame_id = "base_scan"
+            message.ranges = wall_ranges(1.5, self.pose[0]).astype(np.float32).tolist()
+            self.scan.publish(message)
+
+
+@pytest.mark.ros
+def test_node_stops_a_robot_driving_at_a_wall_seen_only_by_lidar(ros_context, executor):
+    import rclpy
+
+    node = CbfSafetyNode(
+        namespace="/robot_s",
+        context=ros_context,
+        parameter_overrides=[
+            Parameter("control_rate_hz", value=20.0),
+            Parameter("use_scan", value=True),
+            Parameter("safety_distance", value=0.4),
+            Parameter("scan_timeout", value=0.4),
+        ],
+    )
+    probe = rclpy.create_node("scan_probe", context=ros_context)
+    driver = ScanDriver(probe, "/robot_s")
+    driver.nominal_command = np.array([1.0, 0.0])
+    executor.add_node(node)
+    executor.add_node(probe)
+    try:
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        for x in (0.0, 0.9, 1.18):  # the robot moves closer between rounds
+            driver.pose = np.array([x, 0.0, 0.0])
+            driver.commands.clear()
+            assert spin_driving(executor, driver, 5.0, lambda: len(driver.commands) > 3)
+        assert driver.latest_command()[0] <= 0.05  # at the wall: may not drive on
+        assert driver.latest_status().num_constraints >= 1
+        driver.send_scan = False
+
+        def stopped() -> bool:
+            status = driver.latest_status()
+            return status is not None and status.reason.startswith("scan: stale")
+
+        assert spin_driving(executor, driver, 5.0, stopped)
+        assert driver.latest_command()[0] == 0.0
+    finally:
+        node.destroy_node()
+        probe.destroy_node()
