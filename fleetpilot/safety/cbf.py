@@ -117,6 +117,15 @@ def _check_responsibility_range(low: float, high: float) -> None:
         )
 
 
+def _arena(arena) -> tuple[float, float, float, float]:
+    values = np.asarray(arena, dtype=np.float64).reshape(-1)
+    if values.shape != (4,) or not np.all(np.isfinite(values)):
+        raise ValueError(f"arena: expected finite (x_min, y_min, x_max, y_max), got {arena!r}")
+    if values[0] >= values[2] or values[1] >= values[3]:
+        raise ValueError(f"arena: expected x_min < x_max and y_min < y_max, got {arena!r}")
+    return tuple(float(v) for v in values)
+
+
 def _check_tensor(name: str, value: torch.Tensor, last: int) -> None:
     if value.ndim != 3 or value.shape[-1] != last:
         raise ValueError(f"{name}: expected shape (B, N, {last}), got {tuple(value.shape)}")
@@ -135,6 +144,7 @@ class _PointFilter:
         dt: float | None,
         max_neighbors: int,
         backend: str,
+        arena=None,
     ) -> None:
         _check_positive("safety_distance", safety_distance)
         _check_positive("sensing_radius", sensing_radius)
@@ -152,6 +162,8 @@ class _PointFilter:
         self.max_neighbors = max_neighbors
         self.backend = backend
         self._osqp = OsqpLoop() if backend == "osqp" else None
+        self.arena = None if arena is None else _arena(arena)
+        self._walls = None if arena is None else rows.arena_walls(self.arena)
 
     # numpy --------------------------------------------------------------------------------
     def _solve_points(
@@ -171,6 +183,7 @@ class _PointFilter:
                 obstacles,
                 clearance,
                 box,
+                self._walls,
             )
         return self._solve_rows(
             points, u_nom, alpha, obstacles, distance, clearance, box, responsibility
@@ -190,6 +203,10 @@ class _PointFilter:
         if obstacles is not None and len(obstacles):
             parts.append(
                 rows.obstacle_rows_numpy(points, alpha, obstacles, clearance, self.sensing_radius)
+            )
+        if self._walls is not None:
+            parts.append(
+                rows.wall_rows_numpy(points, alpha, self._walls, clearance, self.sensing_radius)
             )
         A = np.concatenate([p[0] for p in parts] + [box[0]], axis=1)
         b = np.concatenate([p[1] for p in parts] + [box[1]], axis=1)
@@ -238,6 +255,7 @@ class _PointFilter:
             array(obstacles),
             clearance,
             (array(box[0]), array(box[1])),
+            self._walls,
         )
         return torch.from_numpy(u).to(u_nom.dtype), torch.from_numpy(status)
 
@@ -260,6 +278,10 @@ class _PointFilter:
         if obstacles is not None and obstacles.shape[1] > 0:
             parts.append(
                 rows.obstacle_rows_torch(points, alpha, obstacles, clearance, self.sensing_radius)
+            )
+        if self._walls is not None:
+            parts.append(
+                rows.wall_rows_torch(points, alpha, self._walls, clearance, self.sensing_radius)
             )
         box_mask = torch.ones(box[1].shape, dtype=torch.bool, device=points.device)
         A = torch.cat([p[0] for p in parts] + [box[0]], dim=-2)
@@ -295,6 +317,8 @@ class SingleIntegratorCBF(_PointFilter):
         max_neighbors: nearest neighbours kept per agent; safety between ticks needs every
             neighbour within D + 2 max_speed dt to be kept, so keep it above that crowd size.
         backend: "exact" (compiled enumeration) or "osqp" (reference loop) for ``filter``.
+        arena: (x_min, y_min, x_max, y_max) [m] walls to keep D/2 away from (linear barriers
+            ``n . p - offset - D/2``, within the sensing radius), or None for no walls.
     """
 
     def __init__(
@@ -305,8 +329,11 @@ class SingleIntegratorCBF(_PointFilter):
         dt: float | None = None,
         max_neighbors: int = 16,
         backend: str = "exact",
+        arena=None,
     ) -> None:
-        super().__init__(safety_distance, sensing_radius, max_speed, dt, max_neighbors, backend)
+        super().__init__(
+            safety_distance, sensing_radius, max_speed, dt, max_neighbors, backend, arena
+        )
 
     def filter_with_report(
         self, positions, u_nominal, alpha=1.0, obstacles=None, responsibility=None
@@ -425,6 +452,7 @@ class UnicycleCBF(SingleIntegratorCBF):
             :class:`SingleIntegratorCBF`.
         max_turn_rate: yaw-rate limit [rad/s].
         projection_distance: l, the point's distance ahead of the axle [m].
+        arena: as for :class:`SingleIntegratorCBF` (the point keeps D/2 + l from each wall).
     """
 
     def __init__(
@@ -437,8 +465,11 @@ class UnicycleCBF(SingleIntegratorCBF):
         dt: float | None = None,
         max_neighbors: int = 16,
         backend: str = "exact",
+        arena=None,
     ) -> None:
-        super().__init__(safety_distance, sensing_radius, max_speed, dt, max_neighbors, backend)
+        super().__init__(
+            safety_distance, sensing_radius, max_speed, dt, max_neighbors, backend, arena
+        )
         _check_positive("max_turn_rate", max_turn_rate)
         _check_positive("projection_distance", projection_distance)
         self.max_turn_rate = float(max_turn_rate)

@@ -164,3 +164,35 @@ def obstacle_rows_torch(
     A = torch.where(mask.unsqueeze(-1), 2.0 * offsets, torch.zeros_like(offsets))
     b = torch.where(mask, -alpha.unsqueeze(-1) * _contact(h), torch.full_like(h, -1.0))
     return A, b, mask, torch.where(mask, h, torch.full_like(h, float("inf")))
+
+
+def arena_walls(arena) -> np.ndarray:
+    """(x_min, y_min, x_max, y_max) [m] -> its four walls as half-planes (4, 3)
+    [nx, ny, offset], unit normals pointing inside (inside: n . p >= offset)."""
+    x_min, y_min, x_max, y_max = (float(v) for v in arena)
+    return np.array(
+        [[1.0, 0.0, x_min], [-1.0, 0.0, -x_max], [0.0, 1.0, y_min], [0.0, -1.0, -y_max]]
+    )
+
+
+def wall_rows_numpy(points, alpha, walls, clearance, sensing_radius):
+    """Rows ``n . u >= -alpha (n . p - offset - clearance)`` for walls within the sensing
+    radius: (N, W, ...). The barrier is linear in p (metres), so the discrete-time bound is
+    exact: h after one tick is h + dt n . u >= (1 - alpha dt) h."""
+    gap = points @ walls[:, :2].T - walls[None, :, 2]
+    h = gap - clearance
+    mask = gap <= sensing_radius
+    A = np.where(mask[..., None], np.broadcast_to(walls[None, :, :2], (*gap.shape, 2)), 0.0)
+    b = np.where(mask, -alpha[:, None] * _contact(h), -1.0)
+    return A, b, mask, np.where(mask, h, np.inf)
+
+
+def wall_rows_torch(points, alpha, walls, clearance, sensing_radius):
+    """:func:`wall_rows_numpy` for (B, N, 2) points and (W, 3) walls."""
+    walls = torch.as_tensor(walls, dtype=points.dtype, device=points.device)
+    gap = points @ walls[:, :2].T - walls[:, 2]
+    h = gap - clearance
+    mask = gap <= sensing_radius
+    A = torch.where(mask.unsqueeze(-1), walls[:, :2].expand(*gap.shape, 2), 0.0)
+    b = torch.where(mask, -alpha.unsqueeze(-1) * _contact(h), torch.full_like(h, -1.0))
+    return A, b, mask, torch.where(mask, h, torch.full_like(h, float("inf")))

@@ -130,6 +130,7 @@ def _filter_all(
     max_neighbors,
     responsibility,
     obstacles,
+    walls,
     clearance,
     box_A,
     box_b,
@@ -146,7 +147,7 @@ def _filter_all(
     cells = _cell_table(keys[order])
     has_shares = responsibility.shape[0] > 0
 
-    capacity = max_neighbors + obstacles.shape[1] + 4
+    capacity = max_neighbors + obstacles.shape[1] + walls.shape[0] + 4
     A = np.empty((capacity, 2))
     b = np.empty(capacity)
     h = np.empty(capacity)
@@ -204,6 +205,17 @@ def _filter_all(
             h[rows] = barrier
             lowest = min(lowest, barrier)
             rows += 1
+        for w in range(walls.shape[0]):
+            gap = walls[w, 0] * points[i, 0] + walls[w, 1] * points[i, 1] - walls[w, 2]
+            if gap > sensing_radius:
+                continue
+            barrier = gap - clearance  # linear in the position: metres, not square metres
+            A[rows, 0] = walls[w, 0]
+            A[rows, 1] = walls[w, 1]
+            b[rows] = -alpha[i] * _contact(barrier)
+            h[rows] = barrier
+            lowest = min(lowest, barrier)
+            rows += 1
         counts[i] = rows
         min_barrier[i] = lowest
         for r in range(4):
@@ -244,6 +256,7 @@ def filter_groups(
     obstacles: np.ndarray | None,
     clearance: float,
     box: tuple[np.ndarray, np.ndarray],
+    walls: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Filters B independent groups of N planar points in one compiled pass.
 
@@ -256,10 +269,12 @@ def filter_groups(
         responsibility: (B, N, N) rho_ij in [1/2, 1], or None for 1/2.
         obstacles: (B, M, 3) [x, y, r] (r <= 0: padding) or None.
         box: speed-limit rows, normals (B, N, 4, 2) and right-hand sides (B, N, 4).
+        walls: (W, 3) half-planes [nx, ny, offset] (unit normal pointing inside: a point p is
+            inside when n . p >= offset), shared by every group; or None.
 
     Returns:
         u (B, N, 2), status (B, N) SafetyMode codes, min barrier (B, N) (inf without rows),
-        neighbour + obstacle row counts (B, N).
+        neighbour + obstacle + wall row counts (B, N).
     """
     B, N = points.shape[:2]
     if B >= _MAX_GROUPS:
@@ -278,6 +293,7 @@ def filter_groups(
         if responsibility is None
         else np.ascontiguousarray(responsibility, f64),
         np.zeros((B, 0, 3)) if obstacles is None else np.ascontiguousarray(obstacles, dtype=f64),
+        np.zeros((0, 3)) if walls is None else np.ascontiguousarray(walls, dtype=f64),
         float(clearance),
         np.ascontiguousarray(box[0], dtype=f64).reshape(B * N, 4, 2),
         np.ascontiguousarray(box[1], dtype=f64).reshape(B * N, 4),
@@ -301,6 +317,7 @@ def filter_points(
     obstacles: np.ndarray | None,
     clearance: float,
     box: tuple[np.ndarray, np.ndarray],
+    walls: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One world of N points: :func:`filter_groups` with B = 1 and (N, ...) arrays
     (obstacles (M, 3), responsibility (N, N))."""
@@ -316,5 +333,6 @@ def filter_points(
         None if obstacles is None else obstacles[None],
         clearance,
         (box[0][None], box[1][None]),
+        walls,
     )
     return tuple(x[0] for x in result)

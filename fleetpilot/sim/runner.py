@@ -207,6 +207,7 @@ class ScenarioRun:
                 max_turn_rate=self.robot.max_turn_rate,
                 projection_distance=self.robot.projection_distance,
                 dt=instance.dt,
+                arena=instance.arena.bounds,  # the world's walls
             ),
             self.perception,
         )

@@ -227,3 +227,51 @@ def test_neighbours_are_found_across_cells_anywhere(origin):
     u, status = cbf.filter(positions, np.array([[1.0, 0.0], [-1.0, 0.0], [1.0, 0.0]]))
     assert list(status) == [SafetyMode.FILTERED, SafetyMode.FILTERED, SafetyMode.NOMINAL]
     assert u[0, 0] < 1.0 and u[1, 0] > -1.0
+
+
+def test_arena_walls_keep_every_agent_inside_between_ticks():
+    """Agents driven into the walls of a 4 m x 3 m arena stop D/2 from them (single
+    integrators) and D/2 + l (unicycle points); every backend agrees."""
+    arena = (-2.0, -1.5, 2.0, 1.5)
+    rng = np.random.default_rng(3)
+    cbf = SingleIntegratorCBF(D, 1.0, VMAX, dt=DT, arena=arena)
+    positions = np.array([[-1.0, 0.0], [1.0, 0.5], [0.0, -1.0], [0.5, 1.0]])
+    for _ in range(200):
+        u_nom = np.sign(positions) * 1.0 + rng.normal(0, 0.2, positions.shape)  # outwards
+        u, status = cbf.filter(positions, u_nom, alpha=15.0)
+        assert set(status) <= {SafetyMode.NOMINAL, SafetyMode.FILTERED}
+        positions = positions + DT * u
+        gaps = np.c_[positions - arena[:2], np.array(arena[2:]) - positions]
+        assert gaps.min() >= D / 2 - 1e-9
+    assert gaps.min() < D / 2 + 0.01  # they did reach the walls
+    reference = SingleIntegratorCBF(D, 1.0, VMAX, dt=DT, arena=arena, backend="osqp")
+    u_osqp, _ = reference.filter(positions, u_nom, alpha=15.0)
+    np.testing.assert_allclose(u_osqp, u, atol=1e-5)
+    u_batch, _ = cbf.filter_batch(torch.tensor(positions)[None], torch.tensor(u_nom)[None], 15.0)
+    np.testing.assert_allclose(u_batch[0].numpy(), u, atol=1e-12)
+    box = (
+        torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]]).expand(1, 4, 4, 2),
+        torch.full((1, 4, 4), -VMAX, dtype=torch.float64),
+    )
+    active = torch.ones(1, 4, dtype=torch.bool)
+    u_dense, _ = cbf._dense_torch(
+        torch.tensor(positions)[None],
+        torch.tensor(u_nom)[None],
+        torch.full((1, 4), 15.0, dtype=torch.float64),
+        None,
+        active,
+        D,
+        D / 2,
+        box,
+        None,
+    )
+    np.testing.assert_allclose(u_dense[0].numpy(), u, atol=1e-9)
+    unicycle = UnicycleCBF(D, 1.0, VMAX, 2.0, 0.1, dt=DT, arena=arena)
+    _, status = unicycle.filter(np.c_[positions, np.zeros(4)], np.tile([1.0, 0.0], (4, 1)))
+    assert len(status) == 4
+
+
+@pytest.mark.parametrize("arena", [(0, 0, 0, 1), (0, 0, 1), (0, np.nan, 1, 1)])
+def test_bad_arenas_are_refused(arena):
+    with pytest.raises(ValueError, match="arena: expected"):
+        SingleIntegratorCBF(D, 1.0, VMAX, arena=arena)
