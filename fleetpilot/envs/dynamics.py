@@ -118,6 +118,7 @@ class MotionModel(Protocol):
         alpha: torch.Tensor,
         obstacles: torch.Tensor | None,
         active: torch.Tensor,
+        responsibility: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]: ...
 
     def integrate(
@@ -151,10 +152,20 @@ class SingleIntegratorModel:
     def command_from_velocity(self, velocities: torch.Tensor, headings: torch.Tensor):
         return velocities
 
-    def safe_command(self, positions, headings, commands, alpha, obstacles, active):
-        """(B, N, 2) filtered velocities [m/s] and (B, N) SafetyMode codes."""
+    def safe_command(
+        self, positions, headings, commands, alpha, obstacles, active, responsibility=None
+    ):
+        """(B, N, 2) filtered velocities [m/s] and (B, N) SafetyMode codes.
+
+        ``responsibility``: (B, N, N) shares in [1/2, 1] or None (1/2 for every pair).
+        """
         return self.cbf.filter_batch(
-            positions, commands, alpha=alpha, obstacles=obstacles, active=active
+            positions,
+            commands,
+            alpha=alpha,
+            obstacles=obstacles,
+            active=active,
+            responsibility=responsibility,
         )
 
     def integrate(self, positions, headings, commands):
@@ -193,11 +204,18 @@ class UnicycleModel:
     def command_from_velocity(self, velocities: torch.Tensor, headings: torch.Tensor):
         return velocity_to_unicycle(velocities, headings, self.robot.projection_distance)
 
-    def safe_command(self, positions, headings, commands, alpha, obstacles, active):
+    def safe_command(
+        self, positions, headings, commands, alpha, obstacles, active, responsibility=None
+    ):
         """(B, N, 2) filtered [v, w] commands and (B, N) SafetyMode codes."""
         poses = torch.cat([positions, headings.unsqueeze(-1)], dim=-1)
         return self.cbf.filter_batch(
-            poses, commands, alpha=alpha, obstacles=obstacles, active=active
+            poses,
+            commands,
+            alpha=alpha,
+            obstacles=obstacles,
+            active=active,
+            responsibility=responsibility,
         )
 
     def integrate(self, positions, headings, commands):

@@ -24,7 +24,8 @@ def run_episodes(
 
     Args:
         env: an environment built without autoreset.
-        policy: observation -> (B, N, P) action.
+        policy: observation -> (B, N, P) action, or -> (action, (B, N, N) responsibility
+            shares or None) for tuners with per-neighbour outputs.
         seed: the layouts' base seed.
         layout_ids: which layout each environment gets (default ``range(B)``).
 
@@ -38,7 +39,9 @@ def run_episodes(
     finished: dict[int, EpisodeMetrics] = {}
     with torch.inference_mode():
         while env.running.any():
-            observation, _, _, _, info = env.step(policy(observation))
+            output = policy(observation)
+            action, responsibility = output if isinstance(output, tuple) else (output, None)
+            observation, _, _, _, info = env.step(action, responsibility)
             finished.update(info["final_metrics"])
     return [finished[env_index] for env_index in range(env.num_envs)]
 

@@ -198,13 +198,16 @@ class NavEnv:
         return self._observe(), {"layout_seeds": self.layout_seeds}
 
     def step(
-        self, action: torch.Tensor
+        self, action: torch.Tensor, responsibility: torch.Tensor | None = None
     ) -> tuple[Batch, torch.Tensor, torch.Tensor, torch.Tensor, dict]:
         """Advances every running environment by one tick.
 
         Args:
             action: (B, N, P) float, per-agent parameters in the order of
                 ``config.action_parameters``; clipped to their bounds.
+            responsibility: optional (B, N, N) float, rho_ij in [1/2, 1] = agent i's share of
+                the pair (i, j)'s barrier condition (None: 1/2 each); the filter rejects
+                values outside [1/2, 1].
 
         Returns:
             obs: the neighbour-graph Batch after the tick (after the reset of finished
@@ -235,8 +238,10 @@ class NavEnv:
         command = self.model.command_from_velocity(velocity, self._headings)
         active = running.unsqueeze(-1).expand(-1, self.num_agents)
         obstacles = self._obstacles if bool(self._obstacle_mask.any()) else None
+        if responsibility is not None:
+            responsibility = responsibility.to(device=self.device, dtype=self.dtype)
         safe, status = self.model.safe_command(
-            previous, self._headings, command, params["alpha"], obstacles, active
+            previous, self._headings, command, params["alpha"], obstacles, active, responsibility
         )
         positions, headings = self.model.integrate(previous, self._headings, safe)
         frozen = ~running

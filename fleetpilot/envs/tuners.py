@@ -38,6 +38,8 @@ class Tuner(Protocol):
 
     def __call__(self, observation: Batch) -> torch.Tensor: ...
 
+    # Tuners with per-neighbour outputs return (action, (B, N, N) responsibility) instead.
+
 
 @dataclass(frozen=True)
 class FixedTuner:
@@ -105,7 +107,9 @@ TUNER_KINDS: Mapping[str, Callable[[str], Tuner]] = MappingProxyType(
 )
 """Spec prefix (before ``:``) -> parser of the rest of the spec; read-only."""
 
-DIRECTORY_TUNERS: Mapping[str, str] = MappingProxyType({})
+DIRECTORY_TUNERS: Mapping[str, str] = MappingProxyType(
+    {"cbf_tuner_gnn": "fleetpilot.safety.tuner:load_tuner"}
+)
 """``kind`` in a tuner directory's tuner.yaml -> ``"module:function"`` loader; read-only."""
 
 
