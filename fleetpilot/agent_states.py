@@ -80,6 +80,18 @@ class AgentStates:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def subset(self, indices) -> AgentStates:
+        """The robots at ``indices`` (a sequence of ints), in that order."""
+        keep = np.asarray(indices, dtype=np.int64).reshape(-1)
+        return AgentStates(
+            tuple(self.ids[i] for i in keep),
+            self.positions[keep],
+            self.headings[keep],
+            self.velocities[keep],
+            self.radii[keep],
+            self.stamps[keep],
+        )
+
     @classmethod
     def empty(cls) -> AgentStates:
         return cls((), np.zeros((0, 2)), np.zeros(0), np.zeros((0, 2)), np.zeros(0), np.zeros(0))

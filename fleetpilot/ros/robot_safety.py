@@ -179,14 +179,7 @@ class RobotSafetyLoop:
         """Perceived neighbours (this robot, if listed, is dropped)."""
         keep = [i for i, robot in enumerate(neighbours.ids) if robot != self.config.robot_id]
         if len(keep) != len(neighbours):
-            neighbours = AgentStates(
-                tuple(neighbours.ids[i] for i in keep),
-                neighbours.positions[keep],
-                neighbours.headings[keep],
-                neighbours.velocities[keep],
-                neighbours.radii[keep],
-                neighbours.stamps[keep],
-            )
+            neighbours = neighbours.subset(keep)
         self._neighbours = neighbours
         self._accept(NEIGHBOURS, now)
 

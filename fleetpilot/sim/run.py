@@ -42,6 +42,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--physics-dt", type=float, default=0.01, help="fixed physics step [s] (divides dt)"
     )
+    parser.add_argument(
+        "--lidar",
+        action="store_true",
+        help="obstacles and walls are seen only by each robot's simulated lidar",
+    )
+    parser.add_argument(
+        "--silent-robots",
+        type=int,
+        default=0,
+        help="the last K robots report nothing: only lidars see them (needs --lidar)",
+    )
     parser.add_argument("--per-agent", action="store_true", help="include per-agent lists")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
@@ -57,6 +68,7 @@ def run_scenario(args: argparse.Namespace) -> dict:
     from fleetpilot.envs.metrics import summarize
     from fleetpilot.envs.tuners import make_tuner
     from fleetpilot.scenarios import load_scenario
+    from fleetpilot.sim.lidar import LidarConfig
     from fleetpilot.sim.recorder import RunRecorder
     from fleetpilot.sim.runner import ScenarioRun, SimConfig
     from fleetpilot.sim.scenario_world import radius_mismatches
@@ -87,6 +99,10 @@ def run_scenario(args: argparse.Namespace) -> dict:
             real_time=args.gui,
             max_steps=args.max_steps,
             perception_seed=perception_seed(args.seed, episode),
+            # Range just beyond the sensing radius: farther returns are gated out anyway, and
+            # long rays cost ray-test time.
+            lidar=LidarConfig(range_max=1.5 * instance.sensing_radius) if args.lidar else None,
+            silent_robots=args.silent_robots,
         )
         recorder = RunRecorder(args.record, instance) if args.record and episode == 0 else None
         with ScenarioRun(instance, tuner, config) as run:
@@ -112,6 +128,8 @@ def run_scenario(args: argparse.Namespace) -> dict:
         "simulator": "pybullet",
         "contacts_by_kind": contacts_by_kind,
         "physics_dt": args.physics_dt,
+        "sensing": "lidar" if args.lidar else "known obstacles",
+        "silent_robots": args.silent_robots,
         "real_time_factor": round(sim_seconds / max(wall_seconds, 1e-9), 2),
     }
     if recording is not None:

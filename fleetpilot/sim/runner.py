@@ -32,7 +32,9 @@ from fleetpilot.envs.metrics import EpisodeMetrics, MetricsConfig, MetricsTracke
 from fleetpilot.envs.nominal import go_to_goal
 from fleetpilot.envs.tuners import FixedTuner, Tuner
 from fleetpilot.safety import UnicycleCBF
+from fleetpilot.safety.scan_obstacles import ScanReduction, scan_to_obstacles
 from fleetpilot.scenarios import ScenarioInstance
+from fleetpilot.sim.lidar import LidarConfig, SimulatedLidar
 from fleetpilot.sim.perception import NeighbourPerception
 from fleetpilot.sim.scenario_world import build_world, control_substeps, shared_robot
 from fleetpilot.sim.world import Contact, PyBulletWorld
@@ -53,6 +55,10 @@ class SimConfig:
         deadlock_speed: a robot slower than this is stalled [m/s] (as in the training env).
         deadlock_time: stalled this long in a row (not at the goal) is a deadlock [s].
         perception_seed: seeds perception noise and dropout.
+        lidar: with a lidar, obstacles and arena walls are not given to the filters: every
+            robot sees them only through its own scan (``fleetpilot.safety.scan_obstacles``).
+        silent_robots: the last this many robots are in nobody's neighbour list (robots that
+            report nothing); only lidars see them. Needs ``lidar``.
     """
 
     physics_dt: float = 0.01
@@ -62,8 +68,14 @@ class SimConfig:
     deadlock_speed: float = 0.05
     deadlock_time: float = 5.0
     perception_seed: int = 0
+    lidar: LidarConfig | None = None
+    silent_robots: int = 0
 
     def __post_init__(self) -> None:
+        if self.silent_robots < 0 or (self.silent_robots and self.lidar is None):
+            raise ValueError(
+                f"silent_robots: expected 0, or >= 0 with a lidar, got {self.silent_robots!r}"
+            )
         if self.max_steps is not None and (
             isinstance(self.max_steps, bool)
             or not isinstance(self.max_steps, int)
@@ -117,9 +129,21 @@ class PerceivedFilter:
     against its own (noisy, delayed, incomplete) neighbour list.
     """
 
-    def __init__(self, cbf: UnicycleCBF, perception: NeighbourPerception) -> None:
+    def __init__(
+        self,
+        cbf: UnicycleCBF,
+        perception: NeighbourPerception,
+        scan_reduction: ScanReduction | None = None,
+        scan_geometry=None,
+        silent: frozenset[str] = frozenset(),
+    ) -> None:
         self.cbf = cbf
         self.perception = perception
+        self.scan_reduction, self.scan_geometry, self.silent = (
+            scan_reduction,
+            scan_geometry,
+            silent,
+        )
         self._index = {name: index for index, name in enumerate(perception.ids)}
         config = perception.config
         self.exact = (
@@ -129,12 +153,12 @@ class PerceivedFilter:
             and config.latency == 0
         )
 
-    def __call__(self, poses, commands, alpha, obstacles, responsibility=None):
+    def __call__(self, poses, commands, alpha, obstacles, responsibility=None, scans=None):
         """poses (N, 3), commands (N, 2), alpha (N,), obstacles (M, 3) or None, responsibility
-        (N, N) shares or None -> safe commands (N, 2), status (N,), min_barrier (N,),
-        num_constraints (N,), solve_time (N,) [s]."""
+        (N, N) shares or None, scans (N, beams) ranges or None -> safe commands (N, 2),
+        status (N,), min_barrier (N,), num_constraints (N,), solve_time (N,) [s]."""
         count = len(poses)
-        if self.exact:
+        if self.exact and scans is None and not self.silent:
             start = time.perf_counter()
             report = self.cbf.filter_with_report(poses, commands, alpha, obstacles, responsibility)
             elapsed = np.full(count, (time.perf_counter() - start) / count)
@@ -151,6 +175,17 @@ class PerceivedFilter:
         for robot in range(count):
             start = time.perf_counter()
             seen = self.perception.observe(robot, poses[robot, :2])
+            if self.silent:
+                seen = seen.subset(
+                    [i for i, name in enumerate(seen.ids) if name not in self.silent]
+                )
+            robot_obstacles = obstacles
+            if scans is not None:
+                known = np.column_stack([seen.positions, seen.radii])
+                robot_obstacles = scan_to_obstacles(
+                    scans[robot], self.scan_geometry, poses[robot], self.scan_reduction, known
+                )
+                robot_obstacles = robot_obstacles if len(robot_obstacles) else None
             local_poses = np.concatenate(
                 [poses[robot : robot + 1], np.column_stack([seen.positions, seen.headings])]
             )
@@ -163,7 +198,7 @@ class PerceivedFilter:
                 local_shares = np.full((len(local_poses), len(local_poses)), 0.5)
                 local_shares[0, 1:] = responsibility[robot, seen_index]
             report = self.cbf.filter_with_report(
-                local_poses, local_commands, alpha[robot], obstacles, local_shares
+                local_poses, local_commands, alpha[robot], robot_obstacles, local_shares
             )
             safe[robot], status[robot] = report.commands[0], report.status[0]
             barrier[robot], constraints[robot] = report.min_barrier[0], report.num_constraints[0]
@@ -199,6 +234,9 @@ class ScenarioRun:
             physics_dt=self.config.physics_dt,
             perception_seed=self.config.perception_seed,
         )
+        lidar = self.config.lidar
+        self.lidar = None if lidar is None else SimulatedLidar(lidar, self.config.perception_seed)
+        silent = instance.num_agents - self.config.silent_robots
         self.filter = PerceivedFilter(
             UnicycleCBF(
                 safety_distance=instance.safety_distance,
@@ -207,9 +245,19 @@ class ScenarioRun:
                 max_turn_rate=self.robot.max_turn_rate,
                 projection_distance=self.robot.projection_distance,
                 dt=instance.dt,
-                arena=instance.arena.bounds,  # the world's walls
+                # The world's walls, unless only the lidar may see them.
+                arena=instance.arena.bounds if lidar is None else None,
             ),
             self.perception,
+            None
+            if lidar is None
+            else ScanReduction(
+                max_range=instance.sensing_radius,
+                body_radius=self.world.robot.body_radius,
+                range_sigma=lidar.noise_sigma,
+            ),
+            None if lidar is None else lidar.geometry,
+            frozenset(self.perception.ids[max(silent, 0) :]),
         )
         count = instance.num_agents
         as_tensor = dict(dtype=torch.float64)
@@ -301,8 +349,11 @@ class ScenarioRun:
         nominal = velocity_to_unicycle(velocity, headings, self.robot.projection_distance)[0]
         nominal = nominal.numpy()
         obstacles = self.instance.obstacles if len(self.instance.obstacles) else None
+        scans = None
+        if self.lidar is not None:
+            obstacles, scans = None, self.lidar.scan(self.world)  # seen only by the lidar
         safe, status, barrier, constraints, solve_time = self.filter(
-            self._poses, nominal, params["alpha"], obstacles, params["responsibility"]
+            self._poses, nominal, params["alpha"], obstacles, params["responsibility"], scans
         )
         self.world.command(safe)
         self.world.advance(self.instance.dt)
@@ -381,7 +432,7 @@ class ScenarioRun:
 
     def contact_counts(self) -> dict[str, int]:
         """Contact starts by what the robot touched: ``robot`` (per pair), ``obstacle``,
-        ``wall`` (the filter knows no walls; the batched environment has none)."""
+        ``wall`` (the batched training environment has no walls)."""
         counts = {"robot": 0, "obstacle": 0, "wall": 0}
         for contact in self.world.contacts:
             counts[contact.other_kind] += 1

@@ -283,16 +283,15 @@ class PyBulletWorld:
     def cast_rays(self, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
         """First-hit fraction along each segment start -> end ((R, 3) each, world frame [m]):
         (R,) in [0, 1], or 1.0 where nothing is hit. Batched through PyBullet's ray test."""
-        fractions = np.ones(len(starts))
+        fractions = []
         for first in range(0, len(starts), RAY_BATCH):
             hits = self._call.rayTestBatch(
                 starts[first : first + RAY_BATCH].tolist(),
                 ends[first : first + RAY_BATCH].tolist(),
+                numThreads=1,  # one core, like the rest of the loop
             )
-            for offset, hit in enumerate(hits):
-                if hit[0] >= 0:  # object id -1: no hit
-                    fractions[first + offset] = hit[2]
-        return fractions
+            fractions.extend(hit[2] if hit[0] >= 0 else 1.0 for hit in hits)  # id -1: no hit
+        return np.array(fractions, dtype=np.float64).reshape(len(starts))
 
     def close(self) -> None:
         if self._client is not None and pybullet.isConnected(self._client):

@@ -9,6 +9,7 @@ import torch
 
 from fleetpilot.envs.tuners import make_tuner
 from fleetpilot.scenarios import parse_scenario
+from fleetpilot.sim.lidar import LidarConfig
 from fleetpilot.sim.runner import ScenarioRun, SimConfig
 from fleetpilot.sim.scenario_world import build_world, control_substeps
 
@@ -165,3 +166,34 @@ def test_learned_tuners_get_the_neighbour_graph_and_set_per_robot_alpha():
     assert max(tuner.edge_counts) >= 2  # they meet in the middle
     assert np.max(alphas) >= 2.0 and np.min(alphas) == 1.0
     assert tuner.dtypes == {torch.float32}  # the training environment's observation dtype
+
+
+def test_lidar_only_robots_avoid_a_pillar_a_wall_and_a_silent_robot():
+    """With a lidar the filters get no obstacle list, no walls and, for the silent robot, no
+    neighbour entry: every robot still keeps clear of all of them."""
+    instance = instance_of(
+        [
+            {"start": [-3.0, 0.0], "goal": [3.0, 0.0]},
+            {"start": [3.0, 0.6], "goal": [-3.0, 0.6]},  # silent: reports nothing
+        ],
+        obstacles=[{"center": [0.0, -0.1], "radius": 0.35}],
+        horizon=20.0,
+    )
+    config = SimConfig(lidar=LidarConfig(range_max=3.0, noise_sigma=0.005), silent_robots=1)
+    with ScenarioRun(instance, make_tuner("fixed:alpha=1,gain=1,tangential=0.3"), config) as run:
+        assert run.filter.silent == {instance_ids(run)[1]}
+        seen_rows = []
+        run.run(on_tick=lambda tick: seen_rows.append(tick.num_constraints.copy()))
+        metrics = run.episode()
+    assert metrics.collisions == 0, run.contact_counts()
+    assert max(rows[0] for rows in seen_rows) >= 2  # scan discs stood in for pillar and robot
+    assert metrics.min_distance >= 0.4 - 0.02
+
+
+def instance_ids(run):
+    return run.perception.ids
+
+
+def test_silent_robots_need_a_lidar():
+    with pytest.raises(ValueError, match="silent_robots"):
+        SimConfig(silent_robots=2)
