@@ -13,8 +13,6 @@ import time
 
 import numpy as np
 from nav_msgs.msg import Odometry
-from rclpy.lifecycle import Node as LifecycleNode
-from rclpy.lifecycle import State, TransitionCallbackReturn
 from rclpy.qos import qos_profile_sensor_data
 
 from fleetpilot.agent_states import AgentStates
@@ -26,13 +24,14 @@ from fleetpilot.ros.convert import (
 )
 from fleetpilot.ros.lifecycle import run_lifecycle_node
 from fleetpilot.ros.params import declare_float, declare_value
+from fleetpilot.ros.periodic_node import PeriodicLifecycleNode
 
 
-class FleetStateNode(LifecycleNode):
+class FleetStateNode(PeriodicLifecycleNode):
     """Lifecycle node publishing the latest fresh odometry of every listed robot."""
 
     def __init__(self, node_name: str = "fleet_state", **kwargs) -> None:
-        super().__init__(node_name, **kwargs)
+        super().__init__(node_name, "rate_hz", **kwargs)
         declare_value(self, "robots", ["robot_0"], "robot namespaces whose odom to merge")
         declare_value(self, "frame_id", "map", "world frame of the published states")
         declare_float(self, "rate_hz", 10.0, 0.1, 200.0, "publish rate [Hz]")
@@ -41,58 +40,25 @@ class FleetStateNode(LifecycleNode):
             self, "stale_timeout", 1.0, 0.01, 60.0, "odometry older than this is dropped [s]"
         )
         self._states_publisher = None
-        self._odometry_subscriptions = []
-        self._publish_timer = None
         self._latest: dict[str, tuple[float, np.ndarray, np.ndarray, float]] = {}
 
-    # Lifecycle transitions ------------------------------------------------------------------
-    def on_configure(self, state: State) -> TransitionCallbackReturn:
+    def configure(self) -> bool:
         robots = list(self.get_parameter("robots").value)
         if not robots or any(not name for name in robots):
             self.get_logger().error(f"robots: expected non-empty robot names, got {robots}")
-            return TransitionCallbackReturn.FAILURE
-        self._states_publisher = self.create_lifecycle_publisher(
-            AgentStateArray, "/fleet/robot_states", 10
-        )
+            return False
+        self._states_publisher = self.publisher(AgentStateArray, "/fleet/robot_states", 10)
         for robot in robots:
-            self._odometry_subscriptions.append(
-                self.create_subscription(
-                    Odometry,
-                    f"/{robot}/odom",
-                    lambda msg, robot=robot: self._on_odometry(robot, msg),
-                    qos_profile_sensor_data,
-                )
+            self.subscribe(
+                Odometry,
+                f"/{robot}/odom",
+                lambda msg, robot=robot: self._on_odometry(robot, msg),
+                qos_profile_sensor_data,
             )
-        return TransitionCallbackReturn.SUCCESS
+        return True
 
-    def on_activate(self, state: State) -> TransitionCallbackReturn:
-        period = 1.0 / self.get_parameter("rate_hz").value
-        self._publish_timer = self.create_timer(period, self._publish)
-        return super().on_activate(state)
-
-    def on_deactivate(self, state: State) -> TransitionCallbackReturn:
-        self._destroy_timer()
-        return super().on_deactivate(state)
-
-    def on_cleanup(self, state: State) -> TransitionCallbackReturn:
-        self._destroy_timer()
-        for subscription in self._odometry_subscriptions:
-            self.destroy_subscription(subscription)
-        self._odometry_subscriptions.clear()
-        if self._states_publisher is not None:
-            self.destroy_lifecycle_publisher(self._states_publisher)
-            self._states_publisher = None
+    def forget(self) -> None:
         self._latest.clear()
-        return TransitionCallbackReturn.SUCCESS
-
-    def on_shutdown(self, state: State) -> TransitionCallbackReturn:
-        return self.on_cleanup(state)
-
-    # Work -------------------------------------------------------------------------------------
-    def _destroy_timer(self) -> None:
-        if self._publish_timer is not None:
-            self.destroy_timer(self._publish_timer)
-            self._publish_timer = None
 
     def _on_odometry(self, robot: str, msg: Odometry) -> None:
         try:
@@ -119,7 +85,7 @@ class FleetStateNode(LifecycleNode):
             stamps=np.array([value[3] for _, value in fresh]),
         )
 
-    def _publish(self) -> None:
+    def tick(self) -> None:
         now = self.get_clock().now().nanoseconds * 1e-9
         frame_id = self.get_parameter("frame_id").value
         self._states_publisher.publish(

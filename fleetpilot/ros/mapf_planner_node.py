@@ -16,8 +16,6 @@ from __future__ import annotations
 import time
 
 from geometry_msgs.msg import PoseStamped
-from rclpy.lifecycle import Node as LifecycleNode
-from rclpy.lifecycle import State, TransitionCallbackReturn
 from std_msgs.msg import Header
 
 from fleetpilot.mapf.map_source import load_map_file
@@ -26,14 +24,15 @@ from fleetpilot.msg import AgentStateArray, AssignmentArray, TaskArray
 from fleetpilot.ros.convert import agent_state_array_to_states, seconds_to_time
 from fleetpilot.ros.lifecycle import run_lifecycle_node
 from fleetpilot.ros.params import declare_float, declare_value
+from fleetpilot.ros.periodic_node import PeriodicLifecycleNode
 from fleetpilot.ros.task_allocator_node import tasks_from_message
 
 
-class MapfPlannerNode(LifecycleNode):
+class MapfPlannerNode(PeriodicLifecycleNode):
     """Lifecycle node publishing one grid waypoint per robot at a fixed rate."""
 
     def __init__(self, node_name: str = "mapf_planner", **kwargs) -> None:
-        super().__init__(node_name, **kwargs)
+        super().__init__(node_name, "rate_hz", **kwargs)
         declare_value(self, "map_file", "", "occupancy grid (.map or POGEMA string map)")
         declare_value(self, "planner", "pibt", "registered MAPF planner name")
         declare_value(self, "frame_id", "map", "world frame of the waypoints")
@@ -42,17 +41,9 @@ class MapfPlannerNode(LifecycleNode):
         declare_float(self, "resolution", 1.0, 0.01, 100.0, "cell side [m]")
         declare_float(self, "rate_hz", 2.0, 0.01, 50.0, "planning steps per second [Hz]")
         declare_float(self, "stale_timeout", 2.0, 0.01, 60.0, "robot states older are ignored [s]")
-        self._planner: WaypointPlanner | None = None
-        self._subscriptions = []
-        self._goal_publishers: dict[str, object] = {}
-        self._timer = None
-        self._states = None
-        self._states_received = -float("inf")
-        self._pickups: dict[str, tuple[float, float]] = {}
-        self._assigned: dict[str, str] = {}
+        self.forget()
 
-    # Lifecycle transitions ------------------------------------------------------------------
-    def on_configure(self, state: State) -> TransitionCallbackReturn:
+    def configure(self) -> bool:
         path = self.get_parameter("map_file").value
         try:
             grid = load_map_file(path)
@@ -65,43 +56,19 @@ class MapfPlannerNode(LifecycleNode):
             self._planner = WaypointPlanner(grid, frame, self.get_parameter("planner").value)
         except (ValueError, OSError) as error:
             self.get_logger().error(f"map_file / planner: cannot plan on {path!r}: {error}")
-            return TransitionCallbackReturn.FAILURE
-        self._subscriptions = [
-            self.create_subscription(AgentStateArray, "/fleet/robot_states", self._on_states, 10),
-            self.create_subscription(TaskArray, "/fleet/tasks", self._on_tasks, 10),
-            self.create_subscription(AssignmentArray, "/fleet/assignments", self._on_assigned, 10),
-        ]
-        return TransitionCallbackReturn.SUCCESS
+            return False
+        self.subscribe(AgentStateArray, "/fleet/robot_states", self._on_states, 10)
+        self.subscribe(TaskArray, "/fleet/tasks", self._on_tasks, 10)
+        self.subscribe(AssignmentArray, "/fleet/assignments", self._on_assigned, 10)
+        return True
 
-    def on_activate(self, state: State) -> TransitionCallbackReturn:
-        self._timer = self.create_timer(1.0 / self.get_parameter("rate_hz").value, self._step)
-        return super().on_activate(state)
-
-    def on_deactivate(self, state: State) -> TransitionCallbackReturn:
-        self._destroy_timer()
-        return super().on_deactivate(state)
-
-    def on_cleanup(self, state: State) -> TransitionCallbackReturn:
-        self._destroy_timer()
-        for subscription in self._subscriptions:
-            self.destroy_subscription(subscription)
-        for publisher in self._goal_publishers.values():
-            self.destroy_lifecycle_publisher(publisher)
-        self._subscriptions.clear()
-        self._goal_publishers.clear()
-        self._planner, self._states = None, None
-        self._pickups.clear()
-        self._assigned.clear()
-        return TransitionCallbackReturn.SUCCESS
-
-    def on_shutdown(self, state: State) -> TransitionCallbackReturn:
-        return self.on_cleanup(state)
-
-    # Work -------------------------------------------------------------------------------------
-    def _destroy_timer(self) -> None:
-        if self._timer is not None:
-            self.destroy_timer(self._timer)
-            self._timer = None
+    def forget(self) -> None:
+        self._planner: WaypointPlanner | None = None
+        self._goal_publishers: dict[str, object] = {}
+        self._states = None
+        self._states_received = -float("inf")
+        self._pickups: dict[str, tuple[float, float]] = {}
+        self._assigned: dict[str, str] = {}
 
     def _on_states(self, msg: AgentStateArray) -> None:
         try:
@@ -126,12 +93,10 @@ class MapfPlannerNode(LifecycleNode):
 
     def _publisher_for(self, robot: str):
         if robot not in self._goal_publishers:
-            publisher = self.create_lifecycle_publisher(PoseStamped, f"/{robot}/goal", 10)
-            publisher.on_activate(None)  # created while active: enable it now
-            self._goal_publishers[robot] = publisher
+            self._goal_publishers[robot] = self.publisher(PoseStamped, f"/{robot}/goal", 10)
         return self._goal_publishers[robot]
 
-    def _step(self) -> None:
+    def tick(self) -> None:
         fresh = (
             time.monotonic() - self._states_received <= self.get_parameter("stale_timeout").value
         )

@@ -27,6 +27,7 @@ from rclpy.qos import qos_profile_sensor_data
 from fleetpilot.ros.convert import command_to_twist, odometry_to_arrays
 from fleetpilot.ros.lifecycle import run_lifecycle_node
 from fleetpilot.ros.params import declare_float, declare_value
+from fleetpilot.ros.periodic_node import PeriodicLifecycleNode
 
 
 def _multigoal_observation(node: LifecycleNode, pose: np.ndarray) -> np.ndarray:
@@ -50,11 +51,11 @@ def planar_velocity_to_command(
     return np.array([forward, sideways / projection_distance])
 
 
-class PolicyNode(LifecycleNode):
+class PolicyNode(PeriodicLifecycleNode):
     """Lifecycle node serving a learned policy as the robot's nominal command."""
 
     def __init__(self, node_name: str = "policy", **kwargs) -> None:
-        super().__init__(node_name, **kwargs)
+        super().__init__(node_name, "control_rate_hz", **kwargs)
         declare_value(self, "policy_dir", "", "directory of a saved policy (config.json)")
         declare_value(self, "device", "cpu", "torch device for inference (cpu, cuda)")
         declare_float(self, "control_rate_hz", 10.0, 0.1, 200.0, "commands per second [Hz]")
@@ -68,13 +69,10 @@ class PolicyNode(LifecycleNode):
         self._server = None
         self._observe = None
         self._publisher = None
-        self._subscription = None
-        self._timer = None
         self._heading = 0.0
         self.last_status = "unconfigured"
 
-    # Lifecycle transitions ------------------------------------------------------------------
-    def on_configure(self, state: State) -> TransitionCallbackReturn:
+    def configure(self) -> bool:
         from fleetpilot.flow.registry import load_policy
         from fleetpilot.flow.serving import ActionServer, ServingConfig
 
@@ -83,53 +81,28 @@ class PolicyNode(LifecycleNode):
             policy = load_policy(directory, device=self.get_parameter("device").value)
         except (ValueError, OSError, RuntimeError, KeyError) as error:
             self.get_logger().error(f"policy_dir: cannot load {directory!r}: {error}")
-            return TransitionCallbackReturn.FAILURE
+            return False
         env_id = policy.metadata.get("env_id")
         if env_id not in OBSERVATION_BUILDERS:
             self.get_logger().error(
                 f"policy_dir: no observation builder for env_id {env_id!r}; "
                 f"known: {sorted(OBSERVATION_BUILDERS)}"
             )
-            return TransitionCallbackReturn.FAILURE
+            return False
         self._observe = OBSERVATION_BUILDERS[env_id]
         period = 1.0 / self.get_parameter("control_rate_hz").value
         deadline = self.get_parameter("deadline").value
         self._server = ActionServer(policy, ServingConfig(period, deadline))
-        self._publisher = self.create_lifecycle_publisher(Twist, "cmd_vel_nominal", 10)
-        self._subscription = self.create_subscription(
-            Odometry, "odom", self._on_odometry, qos_profile_sensor_data
-        )
-        return TransitionCallbackReturn.SUCCESS
+        self._publisher = self.publisher(Twist, "cmd_vel_nominal", 10)
+        self.subscribe(Odometry, "odom", self._on_odometry, qos_profile_sensor_data)
+        return True
 
     def on_activate(self, state: State) -> TransitionCallbackReturn:
-        period = 1.0 / self.get_parameter("control_rate_hz").value
-        self._server.reset()
-        self._timer = self.create_timer(period, self._publish)
+        self._server.reset()  # nothing observed before activation counts
         return super().on_activate(state)
 
-    def on_deactivate(self, state: State) -> TransitionCallbackReturn:
-        self._destroy_timer()
-        return super().on_deactivate(state)
-
-    def on_cleanup(self, state: State) -> TransitionCallbackReturn:
-        self._destroy_timer()
-        if self._subscription is not None:
-            self.destroy_subscription(self._subscription)
-            self._subscription = None
-        if self._publisher is not None:
-            self.destroy_lifecycle_publisher(self._publisher)
-            self._publisher = None
+    def forget(self) -> None:
         self._server = None
-        return TransitionCallbackReturn.SUCCESS
-
-    def on_shutdown(self, state: State) -> TransitionCallbackReturn:
-        return self.on_cleanup(state)
-
-    # Work -------------------------------------------------------------------------------------
-    def _destroy_timer(self) -> None:
-        if self._timer is not None:
-            self.destroy_timer(self._timer)
-            self._timer = None
 
     def _on_odometry(self, msg: Odometry) -> None:
         try:
@@ -141,7 +114,7 @@ class PolicyNode(LifecycleNode):
         self._heading = float(pose[2])
         self._server.observe(self._observe(self, pose), time.monotonic())
 
-    def _publish(self) -> None:
+    def tick(self) -> None:
         served = self._server.next_action()
         self.last_status = served.status.value
         if served.status.value != "ok":

@@ -14,8 +14,6 @@ from __future__ import annotations
 import time
 
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.lifecycle import Node as LifecycleNode
-from rclpy.lifecycle import State, TransitionCallbackReturn
 from std_msgs.msg import Header
 
 from fleetpilot.allocation.fleet_tasks import FleetTask, allocate
@@ -24,6 +22,7 @@ from fleetpilot.msg import AgentStateArray, Assignment, AssignmentArray, TaskArr
 from fleetpilot.ros.convert import agent_state_array_to_states, seconds_to_time, time_to_seconds
 from fleetpilot.ros.lifecycle import run_lifecycle_node
 from fleetpilot.ros.params import declare_float, declare_value
+from fleetpilot.ros.periodic_node import PeriodicLifecycleNode
 
 
 def tasks_from_message(msg: TaskArray) -> tuple[list[FleetTask], list[str]]:
@@ -48,11 +47,11 @@ def tasks_from_message(msg: TaskArray) -> tuple[list[FleetTask], list[str]]:
     return tasks, rejected
 
 
-class TaskAllocatorNode(LifecycleNode):
+class TaskAllocatorNode(PeriodicLifecycleNode):
     """Lifecycle node assigning open tasks to fresh robots at a fixed rate."""
 
     def __init__(self, node_name: str = "task_allocator", **kwargs) -> None:
-        super().__init__(node_name, **kwargs)
+        super().__init__(node_name, "rate_hz", **kwargs)
         declare_value(self, "allocator", "optimal", f"one of {', '.join(sorted(ALLOCATORS))}")
         declare_value(self, "policy_dir", "", "learned allocator directory (two-stage only)")
         declare_float(self, "robot_speed", 0.5, 0.01, 10.0, "travel speed for task costs [m/s]")
@@ -61,11 +60,7 @@ class TaskAllocatorNode(LifecycleNode):
         self.add_on_set_parameters_callback(self._check_parameters)
         self._allocator = None
         self._publisher = None
-        self._subscriptions = []
-        self._timer = None
-        self._tasks: list[FleetTask] = []
-        self._states = None
-        self._states_received = -float("inf")
+        self.forget()
 
     @staticmethod
     def _check_parameters(parameters) -> SetParametersResult:
@@ -78,8 +73,7 @@ class TaskAllocatorNode(LifecycleNode):
                 )
         return SetParametersResult(successful=True)
 
-    # Lifecycle transitions ------------------------------------------------------------------
-    def on_configure(self, state: State) -> TransitionCallbackReturn:
+    def configure(self) -> bool:
         name = self.get_parameter("allocator").value
         policy_dir = self.get_parameter("policy_dir").value
         try:
@@ -87,43 +81,16 @@ class TaskAllocatorNode(LifecycleNode):
             self._allocator = make_allocator(name, **kwargs)
         except (ValueError, OSError) as error:
             self.get_logger().error(f"allocator: could not build {name!r}: {error}")
-            return TransitionCallbackReturn.FAILURE
-        self._publisher = self.create_lifecycle_publisher(
-            AssignmentArray, "/fleet/assignments", 10
-        )
-        self._subscriptions = [
-            self.create_subscription(TaskArray, "/fleet/tasks", self._on_tasks, 10),
-            self.create_subscription(AgentStateArray, "/fleet/robot_states", self._on_states, 10),
-        ]
-        return TransitionCallbackReturn.SUCCESS
+            return False
+        self._publisher = self.publisher(AssignmentArray, "/fleet/assignments", 10)
+        self.subscribe(TaskArray, "/fleet/tasks", self._on_tasks, 10)
+        self.subscribe(AgentStateArray, "/fleet/robot_states", self._on_states, 10)
+        return True
 
-    def on_activate(self, state: State) -> TransitionCallbackReturn:
-        self._timer = self.create_timer(1.0 / self.get_parameter("rate_hz").value, self._round)
-        return super().on_activate(state)
-
-    def on_deactivate(self, state: State) -> TransitionCallbackReturn:
-        self._destroy_timer()
-        return super().on_deactivate(state)
-
-    def on_cleanup(self, state: State) -> TransitionCallbackReturn:
-        self._destroy_timer()
-        for subscription in self._subscriptions:
-            self.destroy_subscription(subscription)
-        self._subscriptions.clear()
-        if self._publisher is not None:
-            self.destroy_lifecycle_publisher(self._publisher)
-            self._publisher = None
-        self._tasks, self._states, self._allocator = [], None, None
-        return TransitionCallbackReturn.SUCCESS
-
-    def on_shutdown(self, state: State) -> TransitionCallbackReturn:
-        return self.on_cleanup(state)
-
-    # Work -------------------------------------------------------------------------------------
-    def _destroy_timer(self) -> None:
-        if self._timer is not None:
-            self.destroy_timer(self._timer)
-            self._timer = None
+    def forget(self) -> None:
+        self._tasks: list[FleetTask] = []
+        self._states = None
+        self._states_received = -float("inf")
 
     def _on_tasks(self, msg: TaskArray) -> None:
         tasks, rejected = tasks_from_message(msg)
@@ -143,7 +110,7 @@ class TaskAllocatorNode(LifecycleNode):
             return
         self._states_received = time.monotonic()
 
-    def _round(self) -> None:
+    def tick(self) -> None:
         fresh = (
             time.monotonic() - self._states_received <= self.get_parameter("stale_timeout").value
         )

@@ -57,7 +57,7 @@ def test_serves_fresh_commands_and_zero_when_odometry_stops_or_is_invalid(served
     spin_until(executor, lambda: False, timeout=0.3)
     assert commands == [], "published before activation"
     assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
-    # Near the goal on +x: the MultiGoal policy drives towards it.
+    # The flow policy samples its starting noise: which goal it heads for may vary, but it moves.
     near_goal = arrays_to_odometry(np.array([3.0, 0.0, 0.0]), np.zeros(2), 0.0, "map", "base", 0)
 
     def moving() -> bool:
@@ -66,7 +66,6 @@ def test_serves_fresh_commands_and_zero_when_odometry_stops_or_is_invalid(served
 
     assert spin_until(executor, moving, timeout=10.0), "no nonzero command while odometry flows"
     assert node.last_status == "ok"
-    assert max(c.linear.x for c in commands) > 0.05  # heading +x, goal ahead: forward
     spin_until(executor, lambda: False, timeout=1.0)  # odometry stopped: older than deadline
     assert node.last_status == "stale_observation"
     assert commands[-1].linear.x == 0.0 and commands[-1].angular.z == 0.0
