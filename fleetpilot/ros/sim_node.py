@@ -7,6 +7,10 @@ perception with the scenario's noise, dropout and latency) and, once a second,
 ``/fleet/robot_states``, ``/clock`` (so other nodes may run with ``use_sim_time``) and, once a
 second, ``/diagnostics`` with the sim time, contact counts and robots arrived.
 
+With ``lidar_rate_hz`` > 0 each robot also gets ``/robot_<i>/scan`` (sensor_msgs/LaserScan,
+sensor-data QoS, frame ``robot_<i>/base_scan`` at the robot's centre facing forward): a
+``lidar_beams``-beam simulated scan out to ``lidar_range`` (:mod:`fleetpilot.sim.lidar`).
+
 Like a real base driver, a robot whose ``cmd_vel`` is older than ``command_timeout`` (steady
 clock) or invalid is commanded to stand still. The world is built in ``on_configure`` and
 steps only while active, at ``rate_hz`` x ``real_time_factor`` of wall time.
@@ -23,7 +27,9 @@ from geometry_msgs.msg import PoseStamped, Twist
 from nav_msgs.msg import Odometry
 from rclpy.lifecycle import Node as LifecycleNode
 from rclpy.lifecycle import State, TransitionCallbackReturn
+from rclpy.qos import qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import LaserScan
 from std_msgs.msg import Header
 
 from fleetpilot.agent_states import AgentStates
@@ -91,6 +97,10 @@ class SimNode(LifecycleNode):
         declare_float(self, "physics_dt", 0.01, 0.001, 0.05, "physics step [s]")
         declare_float(self, "real_time_factor", 1.0, 0.05, 20.0, "sim seconds per wall second")
         declare_float(self, "command_timeout", 0.5, 0.01, 10.0, "stale cmd_vel stops a robot [s]")
+        declare_float(self, "lidar_rate_hz", 0.0, 0.0, 100.0, "scans per second; 0: no lidar")
+        declare_int(self, "lidar_beams", 360, 1, 4096, "beams per scan (a full turn)")
+        declare_float(self, "lidar_range", 4.0, 0.1, 100.0, "lidar range [m]")
+        declare_float(self, "lidar_noise", 0.01, 0.0, 1.0, "lidar range noise std [m]")
         self.instance = None
         self.world = None
         self.perception = None
@@ -102,6 +112,8 @@ class SimNode(LifecycleNode):
         self._command_times = np.zeros(0)
         self._step = 0.0
         self._last_diagnostics = -np.inf
+        self._lidar = None
+        self._last_scan = -np.inf
 
     # Lifecycle transitions ------------------------------------------------------------------
     def on_configure(self, state: State) -> TransitionCallbackReturn:
@@ -128,6 +140,18 @@ class SimNode(LifecycleNode):
         except (ValueError, OSError) as error:
             self.get_logger().error(f"configure failed: {error}")
             return TransitionCallbackReturn.FAILURE
+        if value("lidar_rate_hz").value > 0:
+            from fleetpilot.sim.lidar import LidarConfig, SimulatedLidar
+
+            self._lidar = SimulatedLidar(
+                LidarConfig(
+                    beams=value("lidar_beams").value,
+                    range_max=value("lidar_range").value,
+                    noise_sigma=value("lidar_noise").value,
+                    rate=value("lidar_rate_hz").value,
+                ),
+                seed=value("perception_seed").value,
+            )
         self.robot_ids = robot_names(self.instance.num_agents)
         count = len(self.robot_ids)
         self._commands = np.zeros((count, 2))
@@ -146,6 +170,10 @@ class SimNode(LifecycleNode):
             self._outputs[f"{robot}/goal_pose"] = publisher(
                 PoseStamped, f"/{robot}/goal_pose", COMMAND_QOS
             )
+            if self._lidar is not None:
+                self._outputs[f"{robot}/scan"] = publisher(
+                    LaserScan, f"/{robot}/scan", qos_profile_sensor_data
+                )
         self._inputs = [
             self.create_subscription(
                 Twist,
@@ -182,6 +210,7 @@ class SimNode(LifecycleNode):
         if self.world is not None:
             self.world.close()
             self.world = None
+        self._lidar = None
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: State) -> TransitionCallbackReturn:
@@ -245,10 +274,29 @@ class SimNode(LifecycleNode):
             self._outputs[f"{robot}/neighbors"].publish(
                 states_to_agent_state_array(neighbours, frame, now)
             )
+        if self._lidar is not None and now - self._last_scan >= 1.0 / self._lidar.config.rate:
+            self._last_scan = now
+            self._publish_scans(now)
         if now - self._last_diagnostics >= 1.0:
             self._last_diagnostics = now
             self._publish_goals(frame, now)
             self._publish_diagnostics(poses, now)
+
+    def _publish_scans(self, now: float) -> None:
+        config = self._lidar.config
+        geometry = config.geometry
+        for robot, ranges in zip(self.robot_ids, self._lidar.scan(self.world), strict=True):
+            scan = LaserScan(
+                header=Header(frame_id=f"{robot}/base_scan", stamp=seconds_to_time(now)),
+                angle_min=geometry.angle_min,
+                angle_max=geometry.angle_min + geometry.angle_increment * (config.beams - 1),
+                angle_increment=geometry.angle_increment,
+                scan_time=1.0 / config.rate,
+                range_min=config.range_min,
+                range_max=config.range_max,
+            )
+            scan.ranges = ranges.astype(np.float32).tolist()
+            self._outputs[f"{robot}/scan"].publish(scan)
 
     def _publish_goals(self, frame: str, now: float) -> None:
         for index, robot in enumerate(self.robot_ids):
