@@ -82,6 +82,10 @@ class CbfSafetyNode(LifecycleNode):
         declare_float(self, "odometry_timeout", 0.5, 0.01, 10.0, "stale odometry stops [s]")
         declare_float(self, "neighbors_timeout", 0.5, 0.01, 10.0, "stale neighbours stop [s]")
         declare_float(self, "nominal_timeout", 0.5, 0.01, 10.0, "stale nominal stops [s]")
+        declare_float(
+            self, "track_hold_time", 0.5, 0.01, 10.0, "vanished neighbours kept, grown [s]"
+        )
+        declare_float(self, "neighbor_max_speed", 1.0, 0.01, 10.0, "neighbours' top speed [m/s]")
         declare_value(self, "use_scan", False, "also keep clear of what the lidar (scan) sees")
         declare_float(self, "scan_timeout", 0.5, 0.01, 10.0, "stale scan stops [s]")
         declare_int(self, "scan_max_obstacles", 16, 1, 360, "discs kept per scan (sectors)")
@@ -164,6 +168,8 @@ class CbfSafetyNode(LifecycleNode):
             if value("use_scan").value
             else None,
             scan_timeout=value("scan_timeout").value,
+            track_hold_time=value("track_hold_time").value,
+            neighbour_max_speed=value("neighbor_max_speed").value,
         )
 
     # Lifecycle transitions ------------------------------------------------------------------

@@ -20,6 +20,7 @@ import numpy as np
 from fleetpilot.agent_states import AgentStates
 from fleetpilot.ros.tuning import TunedParameters, TunerAdapter
 from fleetpilot.safety import SafetyMode, UnicycleCBF
+from fleetpilot.safety.neighbour_tracker import NeighbourTracker, TrackerConfig
 from fleetpilot.safety.scan_obstacles import ScanGeometry, ScanReduction, scan_to_obstacles
 from fleetpilot.safety.watchdog import InputWatchdog
 
@@ -47,6 +48,9 @@ class RobotSafetyConfig:
         scan: how laser scans become obstacle discs, or None to use no lidar. With a lidar,
             a scan older than ``scan_timeout`` stops the robot like any other input.
         scan_timeout: a scan older than this stops the robot [s].
+        track_hold_time: a neighbour missing from the latest list is kept this long [s], as
+            a disc grown by ``neighbour_max_speed`` x its age (where it can have got to).
+        neighbour_max_speed: the fastest a neighbour can move [m/s].
     """
 
     robot_id: str = "robot_0"
@@ -62,6 +66,8 @@ class RobotSafetyConfig:
     obstacles: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
     scan: ScanReduction | None = None
     scan_timeout: float = 0.5
+    track_hold_time: float = 0.5
+    neighbour_max_speed: float = 1.0
 
     def __post_init__(self) -> None:
         if not self.robot_id:
@@ -77,6 +83,8 @@ class RobotSafetyConfig:
             "neighbours_timeout",
             "nominal_timeout",
             "scan_timeout",
+            "track_hold_time",
+            "neighbour_max_speed",
         ):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
@@ -156,6 +164,11 @@ class RobotSafetyLoop:
             timeouts[SCAN] = config.scan_timeout
         self.watchdog = InputWatchdog(timeouts)
         self._scan: tuple[np.ndarray, ScanGeometry] | None = None
+        self._tracker_config = TrackerConfig(
+            max_speed=config.neighbour_max_speed, hold_time=config.track_hold_time
+        )
+        self._tracker = NeighbourTracker(self._tracker_config)
+        self._lost = np.zeros((0, 3))
         self._invalid: dict[str, str] = {}
         self._pose = np.zeros(3)
         self._velocity = np.zeros(2)
@@ -181,6 +194,13 @@ class RobotSafetyLoop:
         if len(keep) != len(neighbours):
             neighbours = neighbours.subset(keep)
         self._neighbours = neighbours
+        self._tracker.update(
+            now, neighbours.positions, neighbours.radii, neighbours.ids, neighbours.velocities
+        )
+        # Neighbours that dropped out of the list: discs of where they can have got to since.
+        tracks = self._tracker.neighbours(now)
+        lost = tracks.ages > 0
+        self._lost = np.column_stack([tracks.positions[lost], tracks.radii[lost]])
         self._accept(NEIGHBOURS, now)
 
     def set_nominal(self, now: float, command: np.ndarray) -> None:
@@ -210,6 +230,8 @@ class RobotSafetyLoop:
             self.watchdog.forget(name)
         self._invalid.clear()
         self._scan = None
+        self._tracker = NeighbourTracker(self._tracker_config)
+        self._lost = np.zeros((0, 3))
 
     def _accept(self, name: str, now: float) -> None:
         self._invalid.pop(name, None)
@@ -241,13 +263,14 @@ class RobotSafetyLoop:
         return replace(decision, solve_time=time.perf_counter() - started)
 
     def _obstacles(self) -> np.ndarray:
-        """Known static discs plus what the latest scan sees (known neighbours masked out)."""
-        if self._scan is None:
-            return self.config.obstacles
-        ranges, geometry = self._scan
-        known = np.column_stack([self._neighbours.positions, self._neighbours.radii])
-        seen = scan_to_obstacles(ranges, geometry, self._pose, self.config.scan, known)
-        return np.concatenate([self.config.obstacles, seen])
+        """Known static discs, neighbours that dropped out of the list (grown discs), and what
+        the latest scan sees (listed neighbours masked out)."""
+        parts = [self.config.obstacles, self._lost]
+        if self._scan is not None:
+            ranges, geometry = self._scan
+            known = np.column_stack([self._neighbours.positions, self._neighbours.radii])
+            parts.append(scan_to_obstacles(ranges, geometry, self._pose, self.config.scan, known))
+        return np.concatenate(parts)
 
     def _filter(self) -> SafetyDecision:
         neighbours = self._neighbours

@@ -151,3 +151,23 @@ def test_devices_are_validated():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
             resolve_device("cuda")
+
+
+def test_a_neighbour_dropping_out_of_the_list_stays_a_grown_disc_until_the_hold_time():
+    loop = make_loop(safety_distance=0.5, track_hold_time=0.5, neighbour_max_speed=1.0)
+    feed(loop, 0.0, neighbours(["ahead"], [[1.0, 0.0]]), nominal=(1.0, 0.0))
+    assert loop.tick(0.0).num_constraints == 1
+    feed(loop, 0.3, neighbours([], []), nominal=(1.0, 0.0))  # "ahead" vanished from perception
+    held = loop.tick(0.3)
+    assert held.num_constraints == 1 and held.mode == SafetyMode.FILTERED
+    # Where it can have got to in 0.3 s is closer than where it was: more caution, not less.
+    assert held.command[0] < make_filtered_speed(1.0)
+    feed(loop, 0.9, neighbours([], []), nominal=(1.0, 0.0))  # beyond the hold time: dropped
+    assert loop.tick(0.9).num_constraints == 0
+
+
+def make_filtered_speed(distance: float) -> float:
+    """Forward speed the loop allows towards a listed neighbour ``distance`` ahead."""
+    loop = make_loop(safety_distance=0.5)
+    feed(loop, 0.0, neighbours(["ahead"], [[distance, 0.0]]), nominal=(1.0, 0.0))
+    return float(loop.tick(0.0).command[0])
