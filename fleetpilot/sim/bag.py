@@ -149,6 +149,23 @@ class BagWriter:
         )
         self._write(f"/{robot}/cbf_params", f"{PACKAGE}/msg/CbfParams", time, message)
 
+    def laser_scan(self, robot: str, time: float, ranges: np.ndarray, geometry) -> None:
+        """``/<robot>/scan``: one scan (beams,) [m] with its ScanGeometry, sensor frame
+        ``<robot>/base_scan`` (at the robot's centre, facing forward)."""
+        message = self._types["sensor_msgs/msg/LaserScan"](
+            header=self._header(time, f"{robot}/base_scan"),
+            angle_min=float(geometry.angle_min),
+            angle_max=float(geometry.angle_min + geometry.angle_increment * (len(ranges) - 1)),
+            angle_increment=float(geometry.angle_increment),
+            time_increment=0.0,
+            scan_time=0.0,
+            range_min=float(geometry.range_min),
+            range_max=float(geometry.range_max),
+            ranges=np.asarray(ranges, dtype=np.float32),
+            intensities=np.zeros(0, dtype=np.float32),
+        )
+        self._write(f"/{robot}/scan", "sensor_msgs/msg/LaserScan", time, message)
+
     def close(self) -> None:
         self._writer.close()
 

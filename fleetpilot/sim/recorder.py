@@ -2,7 +2,8 @@
 
 The folder holds ``animation.gif`` (top-down view), ``min_distance.png`` and ``alpha.png``
 (plots over time), ``bag/`` (a ROS 2 MCAP bag with every robot's odometry, nominal and safe
-command, safety status and CBF parameters) and ``metrics.json`` (the run's summary).
+command, safety status and CBF parameters, and its lidar scans when the run has lidars) and
+``metrics.json`` (the run's summary).
 """
 
 from __future__ import annotations
@@ -84,6 +85,8 @@ class RunRecorder:
                 safety_distance=self.record.safety_distance,
                 tangential_gain=float(tick.tangential[index]),
             )
+            if tick.scans is not None:
+                self.bag.laser_scan(name, tick.time, tick.scans[index], tick.scan_geometry)
 
     def finish(self, summary: dict | None = None) -> dict[str, str]:
         """Closes the bag, writes the animation, plots and summary; returns name -> path."""

@@ -32,7 +32,7 @@ from fleetpilot.envs.metrics import EpisodeMetrics, MetricsConfig, MetricsTracke
 from fleetpilot.envs.nominal import go_to_goal
 from fleetpilot.envs.tuners import FixedTuner, Tuner
 from fleetpilot.safety import UnicycleCBF
-from fleetpilot.safety.scan_obstacles import ScanReduction, scan_to_obstacles
+from fleetpilot.safety.scan_obstacles import ScanGeometry, ScanReduction, scan_to_obstacles
 from fleetpilot.scenarios import ScenarioInstance
 from fleetpilot.sim.lidar import LidarConfig, SimulatedLidar
 from fleetpilot.sim.perception import NeighbourPerception
@@ -103,6 +103,8 @@ class Tick:
         gain: (N,) nominal gain used [1/s].
         tangential: (N,) sideways bias used.
         min_distance: smallest centre distance between two robots at the end of the tick [m].
+        scans: (N, beams) lidar ranges [m] the filters used (LaserScan convention), or None.
+        scan_geometry: their beam layout, or None.
     """
 
     time: float
@@ -119,6 +121,8 @@ class Tick:
     gain: np.ndarray
     tangential: np.ndarray
     min_distance: float
+    scans: np.ndarray | None = None
+    scan_geometry: ScanGeometry | None = None
 
 
 class PerceivedFilter:
@@ -393,6 +397,8 @@ class ScenarioRun:
             gain=params["gain"],
             tangential=params["tangential"],
             min_distance=float(geometry.distances.min()),
+            scans=scans,
+            scan_geometry=None if self.lidar is None else self.lidar.config.geometry,
         )
 
     def run(self, on_tick: Callable[[Tick], None] | None = None, progress: bool = False) -> None:

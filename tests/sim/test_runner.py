@@ -197,3 +197,30 @@ def instance_ids(run):
 def test_silent_robots_need_a_lidar():
     with pytest.raises(ValueError, match="silent_robots"):
         SimConfig(silent_robots=2)
+
+
+def test_lidar_runs_record_every_robots_scans_in_the_bag(tmp_path):
+    from rosbags.rosbag2 import Reader
+
+    from fleetpilot.sim.bag import fleetpilot_typestore
+    from fleetpilot.sim.recorder import RunRecorder
+
+    instance = instance_of(
+        [{"start": [-1.0, 0.0], "goal": [1.0, 0.0]}, {"start": [1.0, 1.0], "goal": [-1.0, 1.0]}],
+        obstacles=[{"center": [0.0, -1.2], "radius": 0.3}],
+    )
+    config = SimConfig(lidar=LidarConfig(beams=90, range_max=3.0), max_steps=5)
+    recorder = RunRecorder(tmp_path / "run", instance)
+    with ScenarioRun(instance, make_tuner(FIXED), config) as run:
+        run.run(on_tick=recorder)
+    recorder.finish()
+    store = fleetpilot_typestore()
+    with Reader(tmp_path / "run" / "bag") as reader:
+        scans = [
+            store.deserialize_cdr(raw, connection.msgtype)
+            for connection, _, raw in reader.messages()
+            if connection.topic == "/robot_0/scan"
+        ]
+    assert len(scans) == 5
+    assert scans[0].header.frame_id == "robot_0/base_scan" and len(scans[0].ranges) == 90
+    assert np.isfinite(scans[0].ranges).any()  # it sees the arena walls, the pillar, robot_1
