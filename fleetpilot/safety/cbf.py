@@ -24,7 +24,7 @@ import torch
 from fleetpilot.safety import constraints as rows
 from fleetpilot.safety.fused import filter_groups, filter_points
 from fleetpilot.safety.osqp_backend import OsqpLoop
-from fleetpilot.safety.qp2d import solve_numpy, solve_torch
+from fleetpilot.safety.qp2d import solve_enumerated, solve_numpy
 from fleetpilot.safety.status import SafetyMode
 
 BACKENDS = ("exact", "osqp")
@@ -288,12 +288,12 @@ class _PointFilter:
         b = torch.cat([p[1] for p in parts] + [box[1]], dim=-1)
         mask = torch.cat([p[2] for p in parts] + [box_mask], dim=-1)
         h = torch.cat([p[3] for p in parts] + [torch.full_like(box[1], float("inf"))], dim=-1)
-        u, feasible = solve_torch(u_nom, A, b, mask)
+        u, feasible = solve_enumerated(u_nom, A, b, mask)
         nominal = (u == u_nom).all(-1)
         status = torch.where(nominal, int(SafetyMode.NOMINAL), int(SafetyMode.FILTERED))
         if not feasible.all():
             relaxed_b = torch.where(h < -rows.CONTACT_TOLERANCE, b.clamp(max=0.0), b)
-            u_relaxed, relaxed_ok = solve_torch(u_nom, A, relaxed_b, mask)
+            u_relaxed, relaxed_ok = solve_enumerated(u_nom, A, relaxed_b, mask)
             stuck = ~feasible
             u = torch.where(
                 stuck.unsqueeze(-1), torch.where(relaxed_ok.unsqueeze(-1), u_relaxed, 0.0), u

@@ -4,7 +4,8 @@ Each agent i solves  min_u ||u - u0_i||^2  s.t.  A_ik . u >= b_ik  for its activ
 In two dimensions the optimum is u0 itself, the projection of u0 onto one constraint line, or
 the intersection of two constraint lines; the solvers enumerate those candidates and keep the
 cheapest feasible one. That is exact (no iterations, no tolerance-driven termination) and
-vectorises: a compiled per-agent kernel for numpy, tensor enumeration for torch (any device).
+vectorises: a compiled per-agent kernel for numpy (which the CPU filter uses, through
+:mod:`.fused`), tensor enumeration for torch (the filter's accelerator path).
 """
 
 from __future__ import annotations
@@ -98,33 +99,6 @@ def solve_numpy(
 def _pair_indices(rows: int, device) -> tuple[torch.Tensor, torch.Tensor]:
     first, second = torch.triu_indices(rows, rows, offset=1, device=device)
     return first, second
-
-
-def solve_torch(
-    u0: torch.Tensor, A: torch.Tensor, b: torch.Tensor, mask: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Solves a batch of planar QPs given as tensors: the compiled kernel on the CPU (it
-    stops at the first feasible candidate class and prunes by cost, ~20x less work than full
-    enumeration), tensor enumeration on accelerators. Same contract as
-    :func:`solve_enumerated`.
-    """
-    if u0.device.type != "cpu":
-        return solve_enumerated(u0, A, b, mask)
-    batch = u0.shape[:-1]
-    rows = A.shape[-2]
-    order = torch.argsort((~mask).to(torch.int8), dim=-1, stable=True)  # active rows first
-    A_sorted = torch.gather(A, -2, order.unsqueeze(-1).expand(*order.shape, 2))
-    b_sorted = torch.gather(b, -1, order)
-    u, feasible = solve_numpy(
-        u0.detach().reshape(-1, 2).double().numpy(),
-        A_sorted.detach().reshape(-1, rows, 2).double().numpy(),
-        b_sorted.detach().reshape(-1, rows).double().numpy(),
-        mask.reshape(-1, rows).sum(-1).numpy(),
-    )
-    return (
-        torch.from_numpy(u).to(u0.dtype).reshape(*batch, 2),
-        torch.from_numpy(feasible).reshape(batch),
-    )
 
 
 def solve_enumerated(
