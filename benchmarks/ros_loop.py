@@ -3,14 +3,17 @@
 A driver process publishes, for every robot, odometry at ``--rate`` Hz, the nominal command at
 half that rate and the neighbour list (robots on a grid 0.8 m apart, so the filter has
 neighbours to handle) at a fifth of it. This process hosts one ``cbf_safety`` node per robot in
-one single-threaded executor (as ``fleet_host`` does) and measures, inside the nodes:
+one executor (as ``fleet_host`` does) and measures, inside the nodes:
 
 * latency: steady-clock time from an odometry message's receipt to the ``cmd_vel`` publish it
   led to (``trigger: odometry`` ticks on each odometry message; ``trigger: timer`` ticks at
   ``--rate`` and its latency includes waiting for the next tick);
 * achieved control rate: ``cmd_vel`` publishes per robot per second.
 
-Target: 50 Hz per robot with 8 robots and p99 latency < 10 ms::
+Target: 50 Hz per robot with 8 robots and p99 latency < 10 ms. Each setting runs with the
+executor the executables ship with (``auto``: the EventsExecutor where rclpy has it, see
+:mod:`fleetpilot.ros.executors`) and with the plain SingleThreadedExecutor as the same-run
+baseline; the second table gives their ratios::
 
     python benchmarks/ros_loop.py                      # 1, 8, 32 robots, odometry trigger
     python benchmarks/ros_loop.py --robots 8 --trigger timer --seconds 5
@@ -117,24 +120,13 @@ def run_driver(count: int, rate: float) -> None:
         rclpy.try_shutdown()
 
 
-def make_executor(kind: str, context):
-    """``single``: rclpy's SingleThreadedExecutor (Humble and Jazzy); ``events``: the
-    experimental EventsExecutor (Jazzy+), which does not rebuild a wait set per callback."""
-    if kind == "events":
-        from rclpy.experimental import EventsExecutor
-
-        return EventsExecutor(context=context)
-    from rclpy.executors import SingleThreadedExecutor
-
-    return SingleThreadedExecutor(context=context)
-
-
 def measure(count: int, rate: float, trigger: str, seconds: float, executor_kind: str) -> dict:
     """Hosts ``count`` cbf_safety nodes against a driver process; returns the measured row."""
     import rclpy
     from rclpy.parameter import Parameter
 
     from fleetpilot.ros.cbf_safety_node import CbfSafetyNode
+    from fleetpilot.ros.executors import executor_name, make_executor
     from fleetpilot.ros.lifecycle import autostart
 
     driver = subprocess.Popen(
@@ -145,6 +137,7 @@ def measure(count: int, rate: float, trigger: str, seconds: float, executor_kind
     context = rclpy.Context()
     rclpy.init(context=context)
     executor = make_executor(executor_kind, context)
+    used = executor_name(executor)
     nodes = [
         CbfSafetyNode(
             namespace=f"/robot_{i}",
@@ -196,6 +189,7 @@ def measure(count: int, rate: float, trigger: str, seconds: float, executor_kind
         "robots": count,
         "trigger": trigger,
         "executor": executor_kind,
+        "executor_used": used,
         "target_rate_hz": rate,
         "seconds": round(elapsed, 2),
         "rate_hz_mean": float(rates.mean()),
@@ -226,12 +220,46 @@ def table(rows: list[dict]) -> str:
     keys = ("latency_ms_p50", "latency_ms_p90", "latency_ms_p99", "latency_ms_max")
     for r in rows:
         latency = " / ".join(ms(r[k]) for k in keys)
+        executor = (
+            r["executor"]
+            if r["executor"] == r["executor_used"]
+            else (f"{r['executor']} ({r['executor_used']})")
+        )
         rate = f"{r['rate_hz_mean']:.1f} ({r['rate_hz_min']:.1f})"
         cpu = f"{100 * r['host_cpu_fraction']:.0f}%"
         lines.append(
-            f"| {r['robots']} | {r['executor']} | {r['trigger']} | {rate} "
+            f"| {r['robots']} | {executor} | {r['trigger']} | {rate} "
             f"| {r['odometry_rate_hz_mean']:.1f} | {latency} | {cpu} "
             f"| {r['load_average_1min']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def ratio_table(rows: list[dict], baseline: str = "single") -> str:
+    """Each non-baseline executor's row over the baseline row of the same robots and trigger:
+    rate (higher is better), p99 latency and host CPU per tick (lower is better)."""
+
+    def per_tick_cpu(row):
+        return row["host_cpu_fraction"] / max(row["rate_hz_mean"] * row["robots"], 1e-9)
+
+    base = {(r["robots"], r["trigger"]): r for r in rows if r["executor"] == baseline}
+    lines = [
+        "| robots | trigger | executor | rate ratio | p99 latency ratio | CPU per tick ratio |",
+        "|---:|---|---|---:|---:|---:|",
+    ]
+    for r in rows:
+        b = base.get((r["robots"], r["trigger"]))
+        if r["executor"] == baseline or b is None:
+            continue
+        p99 = (
+            f"{r['latency_ms_p99'] / b['latency_ms_p99']:.2f}"
+            if r["latency_ms_p99"] and b["latency_ms_p99"]
+            else "-"
+        )
+        lines.append(
+            f"| {r['robots']} | {r['trigger']} | {r['executor']} ({r['executor_used']}) "
+            f"| {r['rate_hz_mean'] / b['rate_hz_mean']:.2f} | {p99} "
+            f"| {per_tick_cpu(r) / per_tick_cpu(b):.2f} |"
         )
     return "\n".join(lines)
 
@@ -243,7 +271,13 @@ def main() -> int:
     parser.add_argument(
         "--trigger", choices=("odometry", "timer"), nargs="+", default=["odometry"]
     )
-    parser.add_argument("--executor", choices=("single", "events"), nargs="+", default=["single"])
+    parser.add_argument(
+        "--executor",
+        choices=("auto", "single", "events"),
+        nargs="+",
+        default=["auto", "single"],
+        help="auto: what the executables use (events where rclpy has it); single: baseline",
+    )
     parser.add_argument("--seconds", type=float, default=10.0, help="measured time per setting")
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "bench")
     parser.add_argument("--driver", type=int, help=argparse.SUPPRESS)
@@ -254,9 +288,10 @@ def main() -> int:
         return 0
     os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 100)))  # driver inherits it
     rows = []
-    for executor_kind in args.executor:
-        for trigger in args.trigger:
-            for count in args.robots:
+    # Executors alternate within each setting, so the load of the shared machine hits both alike.
+    for trigger in args.trigger:
+        for count in args.robots:
+            for executor_kind in args.executor:
                 row = measure(count, args.rate, trigger, args.seconds, executor_kind)
                 rows.append(row)
                 print(json.dumps(row), flush=True)
@@ -269,8 +304,9 @@ def main() -> int:
         "rows": rows,
     }
     (args.out / "ros_loop.json").write_text(json.dumps(result, indent=2) + "\n")
-    (args.out / "ros_loop.md").write_text(table(rows) + "\n")
-    print(table(rows))
+    tables = table(rows) + "\n\n" + ratio_table(rows) + "\n"
+    (args.out / "ros_loop.md").write_text(tables)
+    print(tables)
     return 0
 
 

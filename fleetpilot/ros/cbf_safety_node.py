@@ -52,6 +52,7 @@ from fleetpilot.ros.robot_safety import (
     SafetyDecision,
     obstacles_from_flat,
 )
+from fleetpilot.ros.tuning import make_tuner_adapter
 from fleetpilot.safety import SafetyMode
 from fleetpilot.safety.scan_obstacles import ScanGeometry, ScanReduction
 
@@ -174,18 +175,13 @@ class CbfSafetyNode(LifecycleNode):
 
     # Lifecycle transitions ------------------------------------------------------------------
     def on_configure(self, state: State) -> TransitionCallbackReturn:
-        import torch
-
-        from fleetpilot.ros.tuning import TunerAdapter, resolve_device
-
-        # One thread: a tick is a small graph, and extra threads only contend with the other
-        # robots' nodes on the same computer (measured: 4 ms per tick with one, far more with two
-        # on a busy 2-core machine).
-        torch.set_num_threads(self.get_parameter("torch_threads").value)
+        value = self.get_parameter
         try:
             config = self._config()
-            device = resolve_device(self.get_parameter("device").value)
-            tuner = TunerAdapter(self.get_parameter("tuner").value, device)
+            # A learned tuner imports torch_geometric here, only when one is configured.
+            tuner = make_tuner_adapter(
+                value("tuner").value, value("device").value, value("torch_threads").value
+            )
         except (ValueError, OSError) as error:
             self.get_logger().error(f"configure failed: {error}")
             return TransitionCallbackReturn.FAILURE
@@ -211,7 +207,7 @@ class CbfSafetyNode(LifecycleNode):
                 self.create_subscription(LaserScan, "scan", self._on_scan, SENSOR_QOS)
             )
         self.get_logger().info(
-            f"configured robot {config.robot_id}: tuner {tuner.spec} on {device}, "
+            f"configured robot {config.robot_id}: tuner {tuner.spec}, "
             f"{1.0 / config.control_period:g} Hz, trigger {self._trigger}"
         )
         return TransitionCallbackReturn.SUCCESS
@@ -346,7 +342,7 @@ class CbfSafetyNode(LifecycleNode):
                 agent_id=robot,
                 mode=int(decision.mode),
                 min_barrier=float(decision.min_barrier),
-                slack=0.0,
+                slack=float(decision.slack),
                 solve_time=float(decision.solve_time),
                 num_constraints=int(decision.num_constraints),
                 reason=decision.reason,

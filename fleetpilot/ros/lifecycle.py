@@ -13,6 +13,12 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import Node as LifecycleNode
 from rclpy.lifecycle import TransitionCallbackReturn
 
+from fleetpilot.ros.executors import (
+    declare_executor_parameter,
+    executor_name,
+    make_executor,
+    spin_until_shutdown,
+)
 from fleetpilot.ros.params import declare_value
 
 
@@ -29,14 +35,22 @@ def autostart(node: LifecycleNode) -> bool:
 
 
 def run_lifecycle_node(make_node: Callable[[], LifecycleNode], args: list[str] | None = None):
-    """rclpy.init, build the node, autostart it if asked, spin until shutdown, clean up."""
+    """rclpy.init, build the node, autostart it if asked, spin it on the executor its
+    ``executor`` parameter picks (:mod:`fleetpilot.ros.executors`) until shutdown, clean up."""
     rclpy.init(args=args)
     node = make_node()
     declare_value(node, "autostart", False, "configure and activate on start")
+    executor = None
     try:
+        executor = make_executor(declare_executor_parameter(node), node.context)
+        executor.add_node(node)
+        node.get_logger().info(f"spinning on the {executor_name(executor)} executor")
         if node.get_parameter("autostart").value:
             autostart(node)
-        rclpy.spin(node)
+        spin_until_shutdown(executor, node.context)
+    except ValueError as error:  # an executor that cannot be had here: say which, exit
+        node.get_logger().fatal(str(error))
+        raise SystemExit(2) from None
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except RuntimeError:
@@ -45,5 +59,7 @@ def run_lifecycle_node(make_node: Callable[[], LifecycleNode], args: list[str] |
         if rclpy.ok(context=node.context):
             raise
     finally:
+        if executor is not None:
+            executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()

@@ -2,11 +2,11 @@
 
 The ``cbf_safety`` node only converts messages and calls this. Each tick the robot's own pose,
 its perceived neighbours and its nominal command go through the tuner (CBF parameters) and the
-unicycle CBF filter, with the robot at row 0 and its neighbours after it (each row's QP only
-depends on its own command, so row 0 is this robot's decentralized filter). The robot is
-stopped (zero command, STOPPED) whenever an input is missing, stale, invalid, or the tuner or
-filter fails; it is never left with an earlier command. Input ages come from the steady clock
-(:class:`~fleetpilot.safety.watchdog.InputWatchdog`), never from message stamps.
+unicycle CBF filter, with the robot at row 0 and its neighbours after it; each row's QP only
+depends on its own command, so only row 0 (this robot's decentralized filter) is solved. The
+robot is stopped (zero command, STOPPED) whenever an input is missing, stale, invalid, or the
+tuner or filter fails; it is never left with an earlier command. Input ages come from the
+steady clock (:class:`~fleetpilot.safety.watchdog.InputWatchdog`), never from message stamps.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from fleetpilot.agent_states import AgentStates
-from fleetpilot.ros.tuning import TunedParameters, TunerAdapter
+from fleetpilot.ros.tuning import ParameterSource, TunedParameters
 from fleetpilot.safety import SafetyMode, UnicycleCBF
 from fleetpilot.safety.neighbour_tracker import NeighbourTracker, TrackerConfig
 from fleetpilot.safety.scan_obstacles import ScanGeometry, ScanReduction, scan_to_obstacles
@@ -26,6 +26,7 @@ from fleetpilot.safety.watchdog import InputWatchdog
 
 ODOMETRY, NEIGHBOURS, NOMINAL, SCAN = "odom", "neighbors", "cmd_vel_nominal", "scan"
 STOP = np.zeros(2)
+OWN_ROW = (0,)  # this robot's row in the filter; its neighbours follow
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ class SafetyDecision:
         reason: why the robot was stopped, braked or relaxed; empty otherwise.
         min_barrier: smallest barrier value over this robot's constraints [m^2]; inf if none.
         num_constraints: neighbour and obstacle constraints in this robot's QP.
+        slack: how far the relaxation lowered a violated constraint [m^2/s]; 0 unless RELAXED.
         parameters: the CBF parameters used (None when the tick stopped before tuning).
         neighbour_ids: ids of the neighbours within the sensing radius.
         neighbour_indices: their positions in the neighbour list (row - 1 of the filter).
@@ -130,6 +132,7 @@ class SafetyDecision:
     reason: str = ""
     min_barrier: float = math.inf
     num_constraints: int = 0
+    slack: float = 0.0
     parameters: TunedParameters | None = None
     neighbour_ids: tuple[str, ...] = ()
     neighbour_indices: tuple[int, ...] = ()
@@ -144,7 +147,7 @@ class RobotSafetyLoop:
         tuner: chooses the CBF parameters each tick.
     """
 
-    def __init__(self, config: RobotSafetyConfig, tuner: TunerAdapter) -> None:
+    def __init__(self, config: RobotSafetyConfig, tuner: ParameterSource) -> None:
         self.config = config
         self.tuner = tuner
         self.filter = UnicycleCBF(
@@ -180,7 +183,7 @@ class RobotSafetyLoop:
         """Runs the filter once on made-up inputs so the first real tick is not slowed by the
         solver's one-time compilation."""
         poses = np.array([[0.0, 0.0, 0.0], [self.config.safety_distance * 2, 0.0, np.pi]])
-        self.filter.filter_with_report(poses, np.zeros((2, 2)))
+        self.filter.filter_with_report(poses, np.zeros((2, 2)), agents=OWN_ROW)
 
     # Inputs (already converted and validated by the caller) ------------------------------------
     def set_odometry(self, now: float, pose: np.ndarray, velocity: np.ndarray) -> None:
@@ -291,6 +294,7 @@ class RobotSafetyLoop:
             alpha=parameters.alpha,
             responsibility=parameters.responsibility,
             obstacles=obstacles if len(obstacles) else None,
+            agents=OWN_ROW,  # the neighbours' rows would be solved for nothing
         )
         mode = int(report.status[0])
         command = report.commands[0].copy()
@@ -310,6 +314,7 @@ class RobotSafetyLoop:
             reason,
             float(report.min_barrier[0]),
             int(report.num_constraints[0]),
+            float(report.slack[0]),
             parameters,
             tuple(neighbours.ids[i] for i in in_range),
             in_range,

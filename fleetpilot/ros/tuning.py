@@ -1,24 +1,23 @@
 """The tuner as one robot's safety node sees it: its own neighbourhood in, CBF parameters out.
 
-Tuners come from :func:`fleetpilot.envs.tuners.make_tuner` (``fixed:alpha=1`` or a learned
-tuner's directory), the same specs training and evaluation use. A learned tuner is given the
-observation it was trained on, restricted to this robot's view: a one-graph Batch with the
-robot as node 0 and its perceived neighbours as the other nodes (neighbours' goals are unknown
-to the robot, so their goal offsets are zero). Fixed tuners do not depend on the observation,
-so none is built for them.
+Tuner specs are those of :func:`fleetpilot.envs.tuners.make_tuner` (``fixed:alpha=1`` or a
+learned tuner's directory), the same specs training and evaluation use. A fixed tuner does not
+depend on what the robot sees, so it is parsed here without the learning stack: a node with a
+fixed tuner never imports torch_geometric, which would cost every ``cbf_safety`` process
+seconds of CPU and ~160 MB at start (see :mod:`fleetpilot.ros.learned_tuning` for the learned
+ones, imported only when one is configured).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
-import torch
 
 from fleetpilot.agent_states import AgentStates
-from fleetpilot.envs.actions import ACTION_PARAMETERS, ActionLayout
-from fleetpilot.envs.graph import NeighbourGraphBuilder, compute_geometry
-from fleetpilot.envs.tuners import FixedTuner, make_tuner
+
+FIXED_PREFIX = "fixed:"
 
 
 @dataclass(frozen=True)
@@ -39,50 +38,10 @@ class TunedParameters:
     responsibility: np.ndarray | None = None
 
 
-def resolve_device(name: str) -> torch.device:
-    """``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (cuda when present) -> a usable device.
+class ParameterSource(Protocol):
+    """What the safety loop asks each tick: this robot's CBF parameters."""
 
-    Raises:
-        ValueError: naming the device when it is unknown or not available here.
-    """
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as error:
-        raise ValueError(f"device: expected cpu, cuda, cuda:N or auto, got {name!r}") from error
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device: {name!r} requested but CUDA is not available")
-    if device.type not in ("cpu", "cuda"):
-        raise ValueError(f"device: expected cpu, cuda, cuda:N or auto, got {name!r}")
-    return device
-
-
-class TunerAdapter:
-    """Runs a tuner for one robot.
-
-    Args:
-        spec: a :func:`~fleetpilot.envs.tuners.make_tuner` spec.
-        device: where a learned tuner runs.
-    """
-
-    def __init__(self, spec: str, device: torch.device) -> None:
-        self.spec = spec
-        self.device = device
-        self.tuner = make_tuner(spec)
-        if hasattr(self.tuner, "to"):
-            self.tuner = self.tuner.to(device)
-        self.layout = ActionLayout(tuple(self.tuner.action_parameters))
-        self._fixed = (
-            self._unpack(self.tuner.values) if isinstance(self.tuner, FixedTuner) else None
-        )
-
-    def _unpack(self, pairs) -> TunedParameters:
-        values = {name: parameter.default for name, parameter in ACTION_PARAMETERS.items()}
-        values.update(dict(pairs))
-        return TunedParameters(
-            float(values["alpha"]), float(values["gain"]), float(values["tangential"])
-        )
+    spec: str
 
     def parameters(
         self,
@@ -91,41 +50,70 @@ class TunerAdapter:
         goal: np.ndarray | None,
         neighbours: AgentStates,
         config,
-    ) -> TunedParameters:
-        """This tick's parameters; ``config`` supplies sensing radius and obstacles."""
-        if self._fixed is not None:
-            return self._fixed
-        observation = self._observation(pose, velocity, goal, neighbours, config)
-        with torch.no_grad():
-            output = self.tuner(observation)
-        # Tuners with per-neighbour outputs return (action, (B, N, N) responsibility).
-        action, responsibility = output if isinstance(output, tuple) else (output, None)
-        values = self.layout.unpack(action[:, :1].to(device="cpu", dtype=torch.float64))
-        return TunedParameters(
-            float(values["alpha"][0, 0]),
-            float(values["gain"][0, 0]),
-            float(values["tangential"][0, 0]),
-            None if responsibility is None else responsibility[0].double().cpu().numpy(),
+    ) -> TunedParameters: ...
+
+
+class FixedTunerAdapter:
+    """A ``fixed:name=value,...`` spec: the same parameters every tick.
+
+    Raises:
+        ValueError: naming the spec's entry when a name is unknown or repeated, a value is
+            not a number, or a value lies outside its bounds.
+    """
+
+    def __init__(self, spec: str) -> None:
+        from fleetpilot.envs.actions import ACTION_PARAMETERS, ActionLayout
+
+        if not spec.startswith(FIXED_PREFIX):
+            raise ValueError(f"tuner: expected {FIXED_PREFIX}name=value,..., got {spec!r}")
+        names, pairs = [], {}
+        for item in spec[len(FIXED_PREFIX) :].split(","):
+            name, separator, text = (part.strip() for part in item.partition("="))
+            if not separator or not name:
+                raise ValueError(
+                    f"fixed tuner: expected name=value pairs separated by commas, got {item!r}"
+                )
+            names.append(name)
+            try:
+                pairs[name] = float(text)
+            except ValueError:
+                raise ValueError(f"fixed tuner: {name}: expected a number, got {text!r}") from None
+        try:
+            ActionLayout(tuple(names))  # known and unique names
+        except ValueError as error:
+            raise ValueError(f"fixed tuner: {error}") from None
+        for name, value in pairs.items():
+            bounds = ACTION_PARAMETERS[name]
+            if not (np.isfinite(value) and bounds.low <= value <= bounds.high):
+                raise ValueError(
+                    f"fixed tuner: {name}: expected a value in [{bounds.low:g}, "
+                    f"{bounds.high:g}], got {value!r}"
+                )
+        values = {name: bounds.default for name, bounds in ACTION_PARAMETERS.items()} | pairs
+        self.spec = spec
+        self._parameters = TunedParameters(
+            float(values["alpha"]), float(values["gain"]), float(values["tangential"])
         )
 
-    def _observation(self, pose, velocity, goal, neighbours: AgentStates, config):
-        count = 1 + len(neighbours)
-        as_tensor = lambda a: torch.as_tensor(a, dtype=torch.float32, device=self.device)  # noqa: E731
-        positions = np.concatenate([pose[None, :2], neighbours.positions])
-        goals = positions.copy()
-        if goal is not None:
-            goals[0] = goal
-        obstacles = config.obstacles if len(config.obstacles) else np.array([[1e9, 1e9, 1.0]])
-        positions_t = as_tensor(positions)[None]
-        obstacles_t = as_tensor(obstacles)[None]
-        mask = torch.tensor([[len(config.obstacles) > 0] * len(obstacles)], device=self.device)
-        geometry = compute_geometry(positions_t, obstacles_t, mask)
-        builder = NeighbourGraphBuilder(1, count, config.sensing_radius, self.device)
-        return builder(
-            geometry,
-            positions_t,
-            as_tensor(np.concatenate([velocity[None], neighbours.velocities]))[None],
-            as_tensor(np.concatenate([[pose[2]], neighbours.headings]))[None],
-            as_tensor(goals)[None],
-            torch.zeros((1, count), dtype=torch.bool, device=self.device),
-        )
+    def parameters(self, pose, velocity, goal, neighbours, config) -> TunedParameters:
+        return self._parameters
+
+
+def make_tuner_adapter(spec: str, device: str = "cpu", torch_threads: int = 1) -> ParameterSource:
+    """A fixed spec without torch_geometric, or a learned tuner's directory on ``device``
+    (``cpu``, ``cuda``, ``cuda:N``, ``auto``) with ``torch_threads`` CPU threads.
+
+    Raises:
+        ValueError: naming the spec or device when it cannot be used.
+    """
+    if spec.startswith(FIXED_PREFIX):
+        return FixedTunerAdapter(spec)
+    import torch
+
+    from fleetpilot.ros.learned_tuning import LearnedTunerAdapter, resolve_device
+
+    # One thread: a tick is a small graph, and extra threads only contend with the other
+    # robots' nodes on the same computer (measured: 4 ms per tick with one, far more with two
+    # on a busy 2-core machine).
+    torch.set_num_threads(torch_threads)
+    return LearnedTunerAdapter(spec, resolve_device(device))

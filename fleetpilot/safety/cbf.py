@@ -10,8 +10,9 @@ and the speed box), so it is infeasible only when some barrier is already violat
 e.g. after a disturbance). Then the documented relaxation is solved exactly: each violated
 row's right-hand side b = -a h > 0 is replaced by 0 — the minimal slack that makes u = 0
 feasible — so the agent may not close in further on anything it already overlaps and keeps
-every other condition (status RELAXED). If even that problem has no numerical solution, the
-agent brakes to zero velocity (status BRAKING). Every agent always gets a status.
+every other condition (status RELAXED); ``FilterReport.slack`` is the largest right-hand side
+lowered that way. If even that problem has no numerical solution, the agent brakes to zero
+velocity (status BRAKING). Every agent always gets a status.
 """
 
 from __future__ import annotations
@@ -39,12 +40,18 @@ class FilterReport:
         status: (N,) SafetyMode codes.
         min_barrier: (N,) smallest barrier value h over the agent's rows [m^2]; inf if none.
         num_constraints: (N,) neighbour and obstacle rows in the agent's QP.
+        slack: (N,) the relaxation the agent needed: the largest amount a violated row's
+            right-hand side was lowered (to 0) [m^2/s]; 0 unless the status is RELAXED.
+
+    With ``agents`` given to ``filter_with_report``, N is the number of agents asked for and
+    rows follow their order.
     """
 
     commands: np.ndarray
     status: np.ndarray
     min_barrier: np.ndarray
     num_constraints: np.ndarray
+    slack: np.ndarray
 
 
 def _check_positive(name: str, value) -> None:
@@ -63,6 +70,18 @@ def _array(name: str, value, shape: tuple) -> np.ndarray:
         bad = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
         raise ValueError(f"{name}{list(bad)}: expected a finite number, got {array[bad]!r}")
     return array
+
+
+def _agent_indices(agents, n: int) -> np.ndarray | None:
+    """None (every agent) or distinct integer indices in [0, n)."""
+    if agents is None:
+        return None
+    indices = np.asarray(agents).reshape(-1)
+    if indices.dtype.kind not in "iu":
+        raise ValueError(f"agents: expected integer indices, got {np.asarray(agents)!r}")
+    if np.any((indices < 0) | (indices >= n)) or len(np.unique(indices)) != len(indices):
+        raise ValueError(f"agents: expected distinct indices in [0, {n}), got {indices.tolist()}")
+    return indices.astype(np.int64)
 
 
 def _alpha_array(alpha, n: int) -> np.ndarray:
@@ -167,9 +186,19 @@ class _PointFilter:
 
     # numpy --------------------------------------------------------------------------------
     def _solve_points(
-        self, points, u_nom, alpha, obstacles, distance, clearance, box, responsibility=None
+        self,
+        points,
+        u_nom,
+        alpha,
+        obstacles,
+        distance,
+        clearance,
+        box,
+        responsibility=None,
+        agents=None,
     ):
-        """points, u_nom: (N, 2); box: (A (N, 4, 2), b (N, 4)). Returns u, status, h_min, count."""
+        """points, u_nom: (N, 2); box: (A (N, 4, 2), b (N, 4)); agents: indices to solve for,
+        or None for all. Returns u, status, h_min, count, slack for those agents."""
         alpha = rows.effective_alpha(alpha, self.dt)
         if self._osqp is None:
             return filter_points(
@@ -184,10 +213,13 @@ class _PointFilter:
                 clearance,
                 box,
                 self._walls,
+                agents,
             )
-        return self._solve_rows(
+        # The reference backend solves everyone; it exists to check the fused pass, not for speed.
+        result = self._solve_rows(
             points, u_nom, alpha, obstacles, distance, clearance, box, responsibility
         )
+        return result if agents is None else tuple(part[agents] for part in result)
 
     def _solve_rows(
         self, points, u_nom, alpha, obstacles, distance, clearance, box, responsibility, solve=None
@@ -219,6 +251,7 @@ class _PointFilter:
         counts = mask.sum(1)
         u, feasible = (solve or self._osqp.solve)(u_nom, A, b, counts)
         status = np.where(np.all(u == u_nom, axis=1), SafetyMode.NOMINAL, SafetyMode.FILTERED)
+        slack = np.zeros(n)
         if not feasible.all():
             relaxed_b = np.where(h < -rows.CONTACT_TOLERANCE, np.minimum(b, 0.0), b)
             stuck = ~feasible
@@ -227,7 +260,9 @@ class _PointFilter:
             )
             u[stuck] = np.where(relaxed_ok[:, None], u_relaxed, 0.0)
             status[stuck] = np.where(relaxed_ok, SafetyMode.RELAXED, SafetyMode.BRAKING)
-        return u, status.astype(np.int64), h.min(axis=1, initial=np.inf), counts - 4
+            lowered = (b - relaxed_b)[stuck].max(axis=1, initial=0.0)
+            slack[stuck] = np.where(relaxed_ok, lowered, 0.0)
+        return u, status.astype(np.int64), h.min(axis=1, initial=np.inf), counts - 4, slack
 
     # torch --------------------------------------------------------------------------------
     def _solve_points_torch(
@@ -243,7 +278,7 @@ class _PointFilter:
         def array(tensor):
             return None if tensor is None else tensor.detach().numpy()
 
-        u, status, _, _ = filter_groups(
+        u, status, *_ = filter_groups(
             array(points),
             array(u_nom),
             array(alpha),
@@ -336,17 +371,22 @@ class SingleIntegratorCBF(_PointFilter):
         )
 
     def filter_with_report(
-        self, positions, u_nominal, alpha=1.0, obstacles=None, responsibility=None
+        self, positions, u_nominal, alpha=1.0, obstacles=None, responsibility=None, agents=None
     ) -> FilterReport:
-        """Like :meth:`filter`, with barrier values and constraint counts."""
+        """Like :meth:`filter`, with barrier values, constraint counts and slack.
+
+        ``agents``: indices of the agents to filter (all others still act as neighbours), or
+        None for all; the report then has one row per index, in that order.
+        """
         positions = _array("positions", positions, (None, 2))
         n = len(positions)
         u_nominal = _array("u_nominal", u_nominal, (n, 2))
         alpha = _alpha_array(alpha, n)
         obstacles = self._obstacles(obstacles)
         responsibility = _responsibility_array(responsibility, n)
+        agents = _agent_indices(agents, n)
         box = rows.box_rows_numpy(n, self.max_speed)
-        u, status, h, count = self._solve_points(
+        u, status, h, count, slack = self._solve_points(
             positions,
             u_nominal,
             alpha,
@@ -355,8 +395,9 @@ class SingleIntegratorCBF(_PointFilter):
             self.safety_distance / 2,
             box,
             responsibility,
+            agents,
         )
-        return FilterReport(u, status, h, count)
+        return FilterReport(u, status, h, count, slack)
 
     def filter(
         self, positions, u_nominal, alpha=1.0, obstacles=None, responsibility=None
@@ -481,14 +522,17 @@ class UnicycleCBF(SingleIntegratorCBF):
         return c, s
 
     def filter_with_report(
-        self, poses, cmd_nominal, alpha=1.0, obstacles=None, responsibility=None
+        self, poses, cmd_nominal, alpha=1.0, obstacles=None, responsibility=None, agents=None
     ) -> FilterReport:
+        """Like :meth:`filter`, with barrier values, constraint counts and slack; ``agents``
+        as for :meth:`SingleIntegratorCBF.filter_with_report`."""
         poses = _array("poses", poses, (None, 3))
         n = len(poses)
         cmd_nominal = _array("cmd_nominal", cmd_nominal, (n, 2))
         alpha = _alpha_array(alpha, n)
         obstacles = self._obstacles(obstacles)
         responsibility = _responsibility_array(responsibility, n)
+        agents = _agent_indices(agents, n)
         offset = self.projection_distance
         c, s = self._frames(poses[:, 2], np)
         points = poses[:, :2] + offset * c
@@ -503,7 +547,7 @@ class UnicycleCBF(SingleIntegratorCBF):
             ],
             (n, 1),
         )
-        u, status, h, count = self._solve_points(
+        u, status, h, count, slack = self._solve_points(
             points,
             u_nom,
             alpha,
@@ -512,11 +556,14 @@ class UnicycleCBF(SingleIntegratorCBF):
             self.safety_distance / 2 + offset,
             (box_A, box_b),
             responsibility,
+            agents,
         )
+        if agents is not None:
+            c, s, cmd_nominal = c[agents], s[agents], cmd_nominal[agents]
         commands = np.stack([(c * u).sum(1), (s * u).sum(1) / offset], axis=1)
         unchanged = status == SafetyMode.NOMINAL
         commands[unchanged] = cmd_nominal[unchanged]  # exact pass-through, no round-off
-        return FilterReport(commands, status, h, count)
+        return FilterReport(commands, status, h, count, slack)
 
     def filter(
         self, poses, cmd_nominal, alpha=1.0, obstacles=None, responsibility=None

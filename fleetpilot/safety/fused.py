@@ -134,6 +134,7 @@ def _filter_all(
     clearance,
     box_A,
     box_b,
+    targets,
 ):
     n = points.shape[0]
     keys = np.empty(n, np.int64)
@@ -154,15 +155,19 @@ def _filter_all(
     neighbour_index = np.empty(max_neighbors, np.int64)
     neighbour_d2 = np.empty(max_neighbors)
 
-    u = np.empty((n, 2))
-    status = np.empty(n, np.int64)
-    min_barrier = np.empty(n)
-    counts = np.empty(n, np.int64)
+    # Every agent is in the spatial hash (a neighbour of others); only the targets are solved.
+    t_count = targets.shape[0]
+    u = np.empty((t_count, 2))
+    status = np.empty(t_count, np.int64)
+    min_barrier = np.empty(t_count)
+    counts = np.empty(t_count, np.int64)
+    slack = np.zeros(t_count)
     radius2 = sensing_radius * sensing_radius
-    for i in range(n):
+    for t in range(t_count):
+        i = targets[t]
         if not active[i]:
-            u[i, 0] = u[i, 1] = 0.0
-            status[i], min_barrier[i], counts[i] = _NOMINAL, np.inf, 0
+            u[t, 0] = u[t, 1] = 0.0
+            status[t], min_barrier[t], counts[t] = _NOMINAL, np.inf, 0
             continue
         group, local = i // group_size, i % group_size
         found = _nearest_neighbours(
@@ -216,8 +221,8 @@ def _filter_all(
             h[rows] = barrier
             lowest = min(lowest, barrier)
             rows += 1
-        counts[i] = rows
-        min_barrier[i] = lowest
+        counts[t] = rows
+        min_barrier[t] = lowest
         for r in range(4):
             A[rows + r, 0] = box_A[i, r, 0]
             A[rows + r, 1] = box_A[i, r, 1]
@@ -228,20 +233,23 @@ def _filter_all(
         x, y, ok = _solve_one(u_nom[i, 0], u_nom[i, 1], A, b, total, FEASIBILITY_TOLERANCE)
         if ok:
             nominal = x == u_nom[i, 0] and y == u_nom[i, 1]
-            status[i] = _NOMINAL if nominal else _FILTERED
+            status[t] = _NOMINAL if nominal else _FILTERED
         else:
+            relaxation = 0.0
             for r in range(total):  # the documented relaxation: no closing in on overlaps
                 if h[r] < -CONTACT_TOLERANCE and b[r] > 0.0:
+                    relaxation = max(relaxation, b[r])
                     b[r] = 0.0
             x, y, ok = _solve_one(u_nom[i, 0], u_nom[i, 1], A, b, total, FEASIBILITY_TOLERANCE)
             if ok:
-                status[i] = _RELAXED
+                status[t] = _RELAXED
+                slack[t] = relaxation
             else:
                 x, y = 0.0, 0.0
-                status[i] = _BRAKING
-        u[i, 0] = x
-        u[i, 1] = y
-    return u, status, min_barrier, counts
+                status[t] = _BRAKING
+        u[t, 0] = x
+        u[t, 1] = y
+    return u, status, min_barrier, counts, slack
 
 
 def filter_groups(
@@ -274,13 +282,57 @@ def filter_groups(
 
     Returns:
         u (B, N, 2), status (B, N) SafetyMode codes, min barrier (B, N) (inf without rows),
-        neighbour + obstacle + wall row counts (B, N).
+        neighbour + obstacle + wall row counts (B, N), slack (B, N): the largest amount a
+        right-hand side was lowered by the relaxation [m^2/s] (0 unless RELAXED).
     """
     B, N = points.shape[:2]
     if B >= _MAX_GROUPS:
         raise ValueError(f"points: at most {_MAX_GROUPS - 1} groups, got {B}")
+    result = _filter_flat(
+        points,
+        u_nom,
+        alpha,
+        active,
+        distance,
+        sensing_radius,
+        max_neighbors,
+        responsibility,
+        obstacles,
+        clearance,
+        box,
+        walls,
+        np.arange(B * N, dtype=np.int64),
+    )
+    u, status, min_barrier, counts, slack = result
+    return (
+        u.reshape(B, N, 2),
+        status.reshape(B, N),
+        min_barrier.reshape(B, N),
+        counts.reshape(B, N),
+        slack.reshape(B, N),
+    )
+
+
+def _filter_flat(
+    points,
+    u_nom,
+    alpha,
+    active,
+    distance,
+    sensing_radius,
+    max_neighbors,
+    responsibility,
+    obstacles,
+    clearance,
+    box,
+    walls,
+    targets,
+):
+    """:func:`filter_groups`'s arguments flattened for the compiled pass; solves only the
+    flat agent indices ``targets`` and returns (K, ...) arrays in their order."""
+    B, N = points.shape[:2]
     f64 = np.float64
-    u, status, min_barrier, counts = _filter_all(
+    return _filter_all(
         np.ascontiguousarray(points, dtype=f64).reshape(B * N, 2),
         np.ascontiguousarray(u_nom, dtype=f64).reshape(B * N, 2),
         np.ascontiguousarray(alpha, dtype=f64).reshape(B * N),
@@ -297,12 +349,7 @@ def filter_groups(
         float(clearance),
         np.ascontiguousarray(box[0], dtype=f64).reshape(B * N, 4, 2),
         np.ascontiguousarray(box[1], dtype=f64).reshape(B * N, 4),
-    )
-    return (
-        u.reshape(B, N, 2),
-        status.reshape(B, N),
-        min_barrier.reshape(B, N),
-        counts.reshape(B, N),
+        targets,
     )
 
 
@@ -318,10 +365,23 @@ def filter_points(
     clearance: float,
     box: tuple[np.ndarray, np.ndarray],
     walls: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    agents: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One world of N points: :func:`filter_groups` with B = 1 and (N, ...) arrays
-    (obstacles (M, 3), responsibility (N, N))."""
-    result = filter_groups(
+    (obstacles (M, 3), responsibility (N, N)).
+
+    ``agents``: indices of the agents to solve for (every agent still counts as everyone's
+    neighbour), or None for all; results come as (K, ...) arrays in that order. Each agent's
+    QP depends only on its own row, so one robot's node solves just its own.
+    """
+    n = len(points)
+    if agents is None:
+        targets = np.arange(n, dtype=np.int64)
+    else:
+        targets = np.asarray(agents, dtype=np.int64).reshape(-1)
+        if np.any((targets < 0) | (targets >= n)):
+            raise ValueError(f"agents: expected indices in [0, {n}), got {targets.tolist()}")
+    return _filter_flat(
         points[None],
         u_nom[None],
         alpha[None],
@@ -334,5 +394,5 @@ def filter_points(
         clearance,
         (box[0][None], box[1][None]),
         walls,
+        targets,
     )
-    return tuple(x[0] for x in result)

@@ -73,13 +73,14 @@ class FleetWatch:
             if status.hardware_id == "pybullet":
                 self.diagnostics = {kv.key: kv.value for kv in status.values}
 
+    def reporting(self, robot: str, within: float = 1.0) -> bool:
+        """``robot``'s safety node published a status in the last ``within`` seconds."""
+        status = self.last_status.get(robot)
+        return status is not None and time.monotonic() - status[0] <= within
+
     def all_reporting(self, within: float = 1.0) -> bool:
         """Every robot's safety node published a status in the last ``within`` seconds."""
-        now = time.monotonic()
-        return all(
-            robot in self.last_status and now - self.last_status[robot][0] <= within
-            for robot in self.robots
-        )
+        return all(self.reporting(robot, within) for robot in self.robots)
 
     def arrived(self, goals: np.ndarray, tolerance: float) -> list[bool]:
         return [

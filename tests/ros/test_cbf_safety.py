@@ -15,6 +15,7 @@ from rclpy.parameter import Parameter
 from fleetpilot.ros.cbf_safety_node import CbfSafetyNode
 from fleetpilot.ros.convert import arrays_to_odometry
 from fleetpilot.safety import SafetyMode
+from tests.ros.conftest import process_log
 from tests.ros.robot_driver import RobotDriver
 
 pytestmark = pytest.mark.ros
@@ -139,6 +140,31 @@ def test_filters_a_command_towards_a_close_neighbour(safety_node, executor):
     assert spin_driving(executor, driver, 10.0, filtered)
     assert driver.latest_command()[0] < 1.0
     assert driver.latest_status().num_constraints == 1
+    assert driver.latest_status().slack == 0.0  # feasible: nothing relaxed
+
+
+def test_slack_is_the_relaxation_when_squeezed_and_zero_when_free(safety_node, executor):
+    """Neighbours 0.3 m ahead and behind (safety distance 0.5 m): no command keeps both
+    barriers from shrinking, so the filter relaxes; slack reports by how much."""
+    node, driver = safety_node
+    driver.nominal_command = np.array([0.5, 0.5])
+    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+
+    def in_mode(mode):
+        return lambda: (status := driver.latest_status()) is not None and status.mode == mode
+
+    assert spin_driving(executor, driver, 10.0, in_mode(SafetyMode.NOMINAL))
+    assert driver.latest_status().slack == 0.0
+
+    driver.neighbour_positions = np.array([[0.3, 0.0], [-0.3, 0.0]])
+    assert spin_driving(executor, driver, 10.0, in_mode(SafetyMode.RELAXED))
+    status = driver.latest_status()
+    # Filtered points sit 0.1 m ahead of each axle and keep 0.5 + 2 x 0.1 m apart: each pair's
+    # barrier is 0.3^2 - 0.7^2, and its half of alpha (1/s) x |h| was relaxed to 0.
+    assert status.slack == pytest.approx(0.5 * 1.0 * (0.7**2 - 0.3**2), rel=1e-9)
+    assert status.reason.startswith("constraints infeasible")
+    np.testing.assert_allclose(driver.latest_command(), [0.0, 0.5], atol=1e-9)  # turns in place
 
 
 def test_odometry_in_another_frame_stops_the_robot(safety_node, executor):
@@ -235,8 +261,7 @@ def test_stale_neighbours_brake_and_nan_odometry_stops_in_a_separate_process(
         return status is not None and status.mode == SafetyMode.NOMINAL
 
     assert spin_driving(executor, driver, 40.0, moving), (
-        "the safety process never passed a command: "
-        + (process.stdout.read() if process.poll() is not None else "(still running)")
+        "the safety process never passed a command; its log:\n" + process_log(process)
     )
     assert process.pid != os.getpid()
 

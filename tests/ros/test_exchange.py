@@ -5,7 +5,7 @@ from pathlib import Path
 from fleetpilot.msg import AgentStateArray
 
 from tests.ros.agent_state_publisher import known_message
-from tests.ros.conftest import spin_until
+from tests.ros.conftest import process_log, spin_until
 
 PUBLISHER = Path(__file__).with_name("agent_state_publisher.py")
 
@@ -21,8 +21,8 @@ def test_agent_state_array_crosses_processes_field_by_field(ros_context, executo
     publisher = python_process(str(PUBLISHER), topic)
 
     assert spin_until(executor, lambda: bool(received), timeout=30.0), (
-        "no AgentStateArray arrived from the publisher process; its output: "
-        + (publisher.stdout.read() if publisher.poll() is not None else "(still running)")
+        "no AgentStateArray arrived from the publisher process; its log:\n"
+        + process_log(publisher)
     )
     message, expected = received[0], known_message()
     assert publisher.pid != __import__("os").getpid()

@@ -41,7 +41,7 @@ LIFECYCLE_NODES = {
     "sim": SimNode,
     "fleet_state": FleetStateNode,
 }
-RUNNER_PARAMETERS = {"autostart", "use_sim_time"}  # declared by run_lifecycle_node / rclpy
+RUNNER_PARAMETERS = {"autostart", "executor", "use_sim_time"}  # run_lifecycle_node, rclpy
 FLEET_HOST_PARAMETERS = {"robots", "nodes", "autostart", "executor", "use_sim_time"}
 
 

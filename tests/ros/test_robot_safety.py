@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from fleetpilot.agent_states import AgentStates
+from fleetpilot.ros.learned_tuning import resolve_device
 from fleetpilot.ros.robot_safety import RobotSafetyConfig, RobotSafetyLoop, obstacles_from_flat
-from fleetpilot.ros.tuning import TunerAdapter, resolve_device
+from fleetpilot.ros.tuning import make_tuner_adapter
 from fleetpilot.safety import SafetyMode
 
 
@@ -24,9 +25,7 @@ def neighbours(ids, positions, headings=None) -> AgentStates:
 
 def make_loop(**config) -> RobotSafetyLoop:
     config.setdefault("robot_id", "me")
-    return RobotSafetyLoop(
-        RobotSafetyConfig(**config), TunerAdapter("fixed:alpha=1", torch.device("cpu"))
-    )
+    return RobotSafetyLoop(RobotSafetyConfig(**config), make_tuner_adapter("fixed:alpha=1"))
 
 
 def feed(loop, now, others=None, nominal=(0.5, 0.0)):
@@ -101,6 +100,61 @@ def test_a_tuner_or_filter_failure_stops_the_robot_with_the_cause():
     decision = loop.tick(0.01)
     assert decision.mode == SafetyMode.STOPPED and np.all(decision.command == 0)
     assert decision.reason == "safety filter failed: RuntimeError: CUDA error: device lost"
+
+
+def test_slack_reports_the_relaxation_of_a_squeezed_robot():
+    loop = make_loop(safety_distance=0.5, projection_distance=0.1)
+    feed(loop, 0.0, neighbours(["ahead"], [[3.0, 0.0]]), nominal=(0.5, 0.5))
+    free = loop.tick(0.01)
+    assert free.mode == SafetyMode.NOMINAL and free.slack == 0.0
+    feed(loop, 0.02, neighbours(["ahead", "behind"], [[0.3, 0], [-0.3, 0]]), nominal=(0.5, 0.5))
+    squeezed = loop.tick(0.03)
+    assert squeezed.mode == SafetyMode.RELAXED
+    assert squeezed.slack == pytest.approx(0.5 * (0.7**2 - 0.3**2), rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("fixed:alpha=-3", r"alpha: expected a value in \[0.05, 10\]"),
+        ("fixed:alpha", "name=value"),
+        ("fixed:alpha=x", "alpha: expected a number"),
+        ("fixed:speed=1", "speed"),
+        ("fixed:alpha=1,alpha=2", "unique"),
+    ],
+)
+def test_bad_fixed_tuner_specs_name_the_entry(spec, message):
+    with pytest.raises(ValueError, match=message):
+        make_tuner_adapter(spec)
+
+
+@pytest.mark.parametrize(
+    "spec", ["fixed:alpha=2", "fixed:gain=0.5, alpha=0.3,tangential=-1", "fixed:alpha=11"]
+)
+def test_fixed_specs_parse_like_the_training_stack(spec):
+    """The node parses fixed specs without torch_geometric; training and evaluation use
+    fleetpilot.envs.tuners: both must accept and refuse the same specs, with the same values."""
+    from fleetpilot.envs.tuners import make_tuner
+
+    try:
+        expected = dict(make_tuner(spec).values)
+    except ValueError:
+        with pytest.raises(ValueError):
+            make_tuner_adapter(spec)
+        return
+    got = make_tuner_adapter(spec).parameters(
+        np.zeros(3), np.zeros(2), None, neighbours([], []), RobotSafetyConfig()
+    )
+    for name, value in expected.items():
+        assert getattr(got, name) == value, name
+
+
+def test_fixed_tuner_gives_its_values_and_defaults():
+    parameters = make_tuner_adapter("fixed:alpha=2,tangential=0.5").parameters(
+        np.zeros(3), np.zeros(2), None, neighbours([], []), RobotSafetyConfig()
+    )
+    assert (parameters.alpha, parameters.gain, parameters.tangential) == (2.0, 1.0, 0.5)
+    assert parameters.responsibility is None
 
 
 def test_braking_sends_zero():

@@ -1,0 +1,97 @@
+"""Learned tuners for one robot's safety node (torch and torch_geometric are imported here).
+
+A learned tuner is given the observation it was trained on, restricted to this robot's view: a
+one-graph Batch with the robot as node 0 and its perceived neighbours as the other nodes
+(neighbours' goals are unknown to the robot, so their goal offsets are zero).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from fleetpilot.agent_states import AgentStates
+from fleetpilot.envs.actions import ActionLayout
+from fleetpilot.envs.graph import NeighbourGraphBuilder, compute_geometry
+from fleetpilot.envs.tuners import make_tuner
+from fleetpilot.ros.tuning import TunedParameters
+
+
+def resolve_device(name: str) -> torch.device:
+    """``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (cuda when present) -> a usable device.
+
+    Raises:
+        ValueError: naming the device when it is unknown or not available here.
+    """
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise ValueError(f"device: expected cpu, cuda, cuda:N or auto, got {name!r}") from error
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device: {name!r} requested but CUDA is not available")
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"device: expected cpu, cuda, cuda:N or auto, got {name!r}")
+    return device
+
+
+class LearnedTunerAdapter:
+    """Runs a learned tuner for one robot.
+
+    Args:
+        spec: a learned tuner's directory (a :func:`~fleetpilot.envs.tuners.make_tuner` spec).
+        device: where the tuner runs.
+    """
+
+    def __init__(self, spec: str, device: torch.device) -> None:
+        self.spec = spec
+        self.device = device
+        self.tuner = make_tuner(spec)
+        if hasattr(self.tuner, "to"):
+            self.tuner = self.tuner.to(device)
+        self.layout = ActionLayout(tuple(self.tuner.action_parameters))
+
+    def parameters(
+        self,
+        pose: np.ndarray,
+        velocity: np.ndarray,
+        goal: np.ndarray | None,
+        neighbours: AgentStates,
+        config,
+    ) -> TunedParameters:
+        """This tick's parameters; ``config`` supplies sensing radius and obstacles."""
+        observation = self._observation(pose, velocity, goal, neighbours, config)
+        with torch.no_grad():
+            output = self.tuner(observation)
+        # Tuners with per-neighbour outputs return (action, (B, N, N) responsibility).
+        action, responsibility = output if isinstance(output, tuple) else (output, None)
+        values = self.layout.unpack(action[:, :1].to(device="cpu", dtype=torch.float64))
+        return TunedParameters(
+            float(values["alpha"][0, 0]),
+            float(values["gain"][0, 0]),
+            float(values["tangential"][0, 0]),
+            None if responsibility is None else responsibility[0].double().cpu().numpy(),
+        )
+
+    def _observation(self, pose, velocity, goal, neighbours: AgentStates, config):
+        count = 1 + len(neighbours)
+        as_tensor = lambda a: torch.as_tensor(a, dtype=torch.float32, device=self.device)  # noqa: E731
+        positions = np.concatenate([pose[None, :2], neighbours.positions])
+        goals = positions.copy()
+        if goal is not None:
+            goals[0] = goal
+        obstacles = config.obstacles if len(config.obstacles) else np.array([[1e9, 1e9, 1.0]])
+        positions_t = as_tensor(positions)[None]
+        obstacles_t = as_tensor(obstacles)[None]
+        mask = torch.tensor([[len(config.obstacles) > 0] * len(obstacles)], device=self.device)
+        geometry = compute_geometry(positions_t, obstacles_t, mask)
+        builder = NeighbourGraphBuilder(1, count, config.sensing_radius, self.device)
+        return builder(
+            geometry,
+            positions_t,
+            as_tensor(np.concatenate([velocity[None], neighbours.velocities]))[None],
+            as_tensor(np.concatenate([[pose[2]], neighbours.headings]))[None],
+            as_tensor(goals)[None],
+            torch.zeros((1, count), dtype=torch.bool, device=self.device),
+        )
