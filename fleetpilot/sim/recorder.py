@@ -1,9 +1,10 @@
 """Recording a simulated run to a folder people can watch and replay.
 
-The folder holds ``animation.gif`` (top-down view), ``min_distance.png`` and ``alpha.png``
-(plots over time), ``bag/`` (a ROS 2 MCAP bag with every robot's odometry, nominal and safe
-command, safety status and CBF parameters, and its lidar scans when the run has lidars) and
-``metrics.json`` (the run's summary).
+The folder holds ``animation.mp4`` (top-down view; ``animation.gif`` when asked for, or when
+PyAV is not installed), ``min_distance.png`` and ``alpha.png`` (plots over time), ``bag/`` (a
+ROS 2 MCAP bag with every robot's odometry, nominal and safe command, safety status and CBF
+parameters, and its lidar scans when the run has lidars) and ``metrics.json`` (the run's
+summary).
 """
 
 from __future__ import annotations
@@ -14,12 +15,18 @@ from pathlib import Path
 from fleetpilot.safety.status import SafetyMode
 from fleetpilot.scenarios import ScenarioInstance
 from fleetpilot.sim.bag import BagWriter
-from fleetpilot.sim.recording import RunRecord, write_animation, write_plots
+from fleetpilot.sim.recording import (
+    ANIMATION_FORMATS,
+    RunRecord,
+    mp4_available,
+    write_animation,
+    write_plots,
+)
 from fleetpilot.sim.runner import Tick
 from fleetpilot.sim.scenario_world import robot_names
 
 BAG_FOLDER = "bag"
-ANIMATION_FILE = "animation.gif"
+ANIMATION_STEM = "animation"
 METRICS_FILE = "metrics.json"
 STATUS_REASONS = {
     SafetyMode.RELAXED: "a barrier was already violated; solved the slack-relaxed problem",
@@ -37,9 +44,30 @@ class RunRecorder:
             recordings are never overwritten silently).
         instance: the scenario instance being run.
         max_frames: animation frames at most (the run is subsampled evenly).
+        animation_format: ``"mp4"`` or ``"gif"``; MP4 falls back to GIF (with a note in
+            ``notes``) when PyAV is not installed.
+
+    Raises:
+        ValueError: naming ``animation_format`` when it is neither.
     """
 
-    def __init__(self, directory: str | Path, instance: ScenarioInstance, max_frames: int = 200):
+    def __init__(
+        self,
+        directory: str | Path,
+        instance: ScenarioInstance,
+        max_frames: int = 200,
+        animation_format: str = "mp4",
+    ):
+        if animation_format not in ANIMATION_FORMATS:
+            raise ValueError(
+                f"animation_format: expected one of {', '.join(ANIMATION_FORMATS)}, "
+                f"got {animation_format!r}"
+            )
+        self.notes: list[str] = []
+        if animation_format == "mp4" and not mp4_available():
+            animation_format = "gif"
+            self.notes.append("MP4 needs PyAV (pip install av); wrote the animation as GIF")
+        self.animation_file = f"{ANIMATION_STEM}.{animation_format}"
         self.directory = Path(directory)
         bag_path = self.directory / BAG_FOLDER
         if bag_path.exists():
@@ -94,7 +122,7 @@ class RunRecorder:
         paths = {"bag": self.directory / BAG_FOLDER}
         if self.record.times:
             paths["animation"] = write_animation(
-                self.record, self.directory / ANIMATION_FILE, max_frames=self.max_frames
+                self.record, self.directory / self.animation_file, max_frames=self.max_frames
             )
             distance_plot, alpha_plot = write_plots(self.record, self.directory)
             paths["min_distance_plot"], paths["alpha_plot"] = distance_plot, alpha_plot

@@ -37,7 +37,7 @@ from fleetpilot.scenarios import ScenarioInstance
 from fleetpilot.sim.lidar import LidarConfig, SimulatedLidar
 from fleetpilot.sim.perception import NeighbourPerception
 from fleetpilot.sim.scenario_world import build_world, control_substeps, shared_robot
-from fleetpilot.sim.world import Contact, PyBulletWorld
+from fleetpilot.sim.world import Contact, PyBulletWorld, WorldConfig
 
 PADDING_OBSTACLE = (1.0e4, 1.0e4, 1.0e-3)
 """[x, y, r] of the one padding row of obstacle-free worlds (far away and tiny, as in NavEnv)."""
@@ -59,9 +59,11 @@ class SimConfig:
             robot sees them only through its own scan (``fleetpilot.safety.scan_obstacles``).
         silent_robots: the last this many robots are in nobody's neighbour list (robots that
             report nothing); only lidars see them. Needs ``lidar``.
+        world: the other physics settings (solver, friction model, contacts); None for the
+            defaults of ``WorldConfig``. ``physics_dt`` and ``gui`` above take precedence.
     """
 
-    physics_dt: float = 0.01
+    physics_dt: float = 0.02
     gui: bool = False
     real_time: bool = False
     max_steps: int | None = None
@@ -70,6 +72,7 @@ class SimConfig:
     perception_seed: int = 0
     lidar: LidarConfig | None = None
     silent_robots: int = 0
+    world: WorldConfig | None = None
 
     def __post_init__(self) -> None:
         if self.silent_robots < 0 or (self.silent_robots and self.lidar is None):
@@ -237,6 +240,7 @@ class ScenarioRun:
             gui=self.config.gui,
             physics_dt=self.config.physics_dt,
             perception_seed=self.config.perception_seed,
+            world_config=self.config.world,
         )
         lidar = self.config.lidar
         self.lidar = None if lidar is None else SimulatedLidar(lidar, self.config.perception_seed)

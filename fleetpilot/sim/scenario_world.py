@@ -6,6 +6,7 @@ the same robots, obstacles and walls, apply the same limits and degrade percepti
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from fleetpilot.scenarios import RobotSpec, ScenarioInstance
@@ -81,8 +82,9 @@ def control_substeps(instance: ScenarioInstance, physics_dt: float) -> int:
 def build_world(
     instance: ScenarioInstance,
     gui: bool = False,
-    physics_dt: float = 0.01,
+    physics_dt: float = 0.02,
     perception_seed: int = 0,
+    world_config: WorldConfig | None = None,
 ) -> tuple[PyBulletWorld, NeighbourPerception]:
     """A world holding the instance's robots, obstacles and arena walls, and its perception.
 
@@ -91,6 +93,8 @@ def build_world(
         gui: open PyBullet's window instead of running headless.
         physics_dt: fixed physics step [s]; the scenario's dt must be a multiple of it.
         perception_seed: seeds perception noise and dropout.
+        world_config: the other physics settings (solver, friction model, contacts); None
+            for the defaults. Its ``physics_dt`` and ``gui`` are replaced by the above.
 
     Returns:
         The world (close it when done, or use it as a context manager) and the perception that
@@ -103,7 +107,7 @@ def build_world(
         obstacles=instance.obstacles,
         arena=instance.arena.bounds,
         robot=spec,
-        config=WorldConfig(physics_dt=physics_dt, gui=gui),
+        config=dataclasses.replace(world_config or WorldConfig(), physics_dt=physics_dt, gui=gui),
     )
     perception = NeighbourPerception(
         perception_config(instance),

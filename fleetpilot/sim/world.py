@@ -23,24 +23,45 @@ RAY_BATCH = 16_384
 CONTACT_MARGIN = 0.05
 """Slack [m] beyond the body radius (wheels, casters, penetration) in the contact pre-check."""
 
+TOUCH_TOLERANCE = 1e-3
+"""A contact point counts as a touch when the bodies are at most this far apart [m]. Bullet
+also reports points up to the contact breaking threshold apart (near misses), which are not
+contacts."""
+
 
 @dataclass(frozen=True)
 class WorldConfig:
     """Physics settings of a world.
 
     Attributes:
-        physics_dt: fixed physics step [s]; control periods must be multiples of it.
+        physics_dt: fixed physics step [s]; control periods must be multiples of it. At
+            20 ms (with pyramid friction) the base follows wheel commands to within about
+            0.02 m/s and 0.05 rad/s in steady state, like 10 ms does, at about half the cost;
+            25 ms and longer track far worse (``benchmarks/pybullet_world.py --tracking``).
         solver_iterations: constraint-solver iterations per step (PyBullet's default is 50).
         gui: open PyBullet's GUI window instead of running headless (DIRECT).
         wall_height: height of arena walls and obstacle cylinders [m].
         wall_thickness: thickness of arena walls [m].
+        contact_breaking_threshold: how far apart [m] two shapes may drift before Bullet drops
+            a contact point it keeps from earlier steps (Bullet's default, 0.02 m). Smaller
+            values keep fewer stale points under the rolling wheels and make a physics step
+            up to a quarter cheaper, but the wheels then track turning commands worse (see
+            ``docs/results/pybullet_world.md``). Bullet holds this in a process-wide
+            variable: every world sets it when it is built, so worlds that step at the same
+            time in one process must agree on it.
+        cone_friction: Bullet's cone friction model (PyBullet's default); False uses the
+            pyramid model (two independent friction directions per contact, as ODE does),
+            which costs about 15 % less per step and, at a 20 ms step, tracks fast turns
+            closer (0.05 against 0.12 rad/s worst turn-rate error).
     """
 
-    physics_dt: float = 0.01
+    physics_dt: float = 0.02
     solver_iterations: int = 10
     gui: bool = False
     wall_height: float = 0.4
     wall_thickness: float = 0.1
+    contact_breaking_threshold: float = 0.02
+    cone_friction: bool = False
 
     def __post_init__(self) -> None:
         if not 0 < self.physics_dt <= 0.05:
@@ -49,6 +70,11 @@ class WorldConfig:
             )
         if self.solver_iterations < 1:
             raise ValueError(f"solver_iterations: expected >= 1, got {self.solver_iterations!r}")
+        if not 0 < self.contact_breaking_threshold <= 0.1:
+            raise ValueError(
+                "contact_breaking_threshold: expected a distance in (0, 0.1] m, "
+                f"got {self.contact_breaking_threshold!r}"
+            )
         for name in ("wall_height", "wall_thickness"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: expected a positive size, got {getattr(self, name)!r}")
@@ -100,6 +126,8 @@ class PyBulletWorld:
         self._call.setPhysicsEngineParameter(
             fixedTimeStep=self.config.physics_dt,
             numSolverIterations=self.config.solver_iterations,
+            contactBreakingThreshold=self.config.contact_breaking_threshold,
+            enableConeFriction=int(self.config.cone_friction),
         )
         self._ground = self._create_static(pybullet.GEOM_PLANE, (0, 0, 0), {})
         self._walls = self._create_walls(arena) if arena is not None else []
@@ -121,6 +149,7 @@ class PyBulletWorld:
         self._kind_of_body.update({b: ("wall", -1) for b in self._walls})
         self._touching: set[tuple[int, int]] = set()
         self.contacts: list[Contact] = []
+        self._state: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
 
     # Construction -----------------------------------------------------------------------------
     def _create_static(self, shape: int, position, size: dict) -> int:
@@ -182,12 +211,13 @@ class PyBulletWorld:
         commands = as_float_array("commands", commands, (self.num_robots, 2))
         wheel_rates = self.robot.wheel_speeds(commands)
         forces = [self.robot.wheel_torque, self.robot.wheel_torque]
-        for body, rates in zip(self._robots, wheel_rates, strict=True):
-            self._call.setJointMotorControlArray(
+        set_motors = self._call.setJointMotorControlArray
+        for body, rates in zip(self._robots, wheel_rates.tolist(), strict=True):
+            set_motors(
                 body,
                 self._wheel_joints,
                 pybullet.VELOCITY_CONTROL,
-                targetVelocities=rates.tolist(),
+                targetVelocities=rates,
                 forces=forces,
             )
 
@@ -197,54 +227,62 @@ class PyBulletWorld:
         if steps < 1 or not math.isclose(steps * self.config.physics_dt, duration, rel_tol=1e-6):
             step = self.config.physics_dt
             raise ValueError(f"duration: expected a multiple of physics_dt={step}, got {duration}")
-        # Contact queries cost 10-20 % of a physics step (every wheel touches the ground); skip
-        # them while no robot can reach another body within this advance.
-        check_contacts = bool(self._touching) or self._contact_possible(duration)
+        # Contact queries are asked pair by pair, only about the pairs that could touch within
+        # this advance: a query of the whole world also returns the 4-6 points where every
+        # robot's wheels and casters touch the ground, as Python tuples to skip (90 us a step
+        # with 16 robots, 230 us with 64, against about 4 us per pair).
+        pairs = self._contact_pairs(duration)
+        self._state = None  # poses and velocities change
         for _ in range(steps):
             self._call.stepSimulation()
             self.time += self.config.physics_dt
-            if check_contacts:
-                self._record_contacts()
+            if pairs:
+                self._record_contacts(pairs)
 
-    def _contact_possible(self, duration: float) -> bool:
-        """Whether any robot could touch another robot, an obstacle or a wall within
-        ``duration`` [s], from the current poses and twice the speed limit (a safe bound)."""
+    def _contact_pairs(self, duration: float) -> list[tuple[int, int]]:
+        """(lower, higher) body ids of the robot-robot, robot-obstacle and robot-wall pairs
+        that could touch within ``duration`` [s], from the current poses and twice the speed
+        limit (a safe bound), and of the pairs touching now."""
+        pairs = set(self._touching)
         if not self._robots:
-            return False
+            return sorted(pairs)
+        robots = self._robots
         positions = self.poses()[:, :2]
         reach = self.robot.body_radius + 2.0 * self.robot.max_speed * duration + CONTACT_MARGIN
         if len(positions) > 1:
             gaps = np.linalg.norm(positions[:, None] - positions[None], axis=-1)
-            np.fill_diagonal(gaps, np.inf)
-            if gaps.min() < 2 * reach:
-                return True
+            near = np.triu(gaps < 2 * reach, k=1)
+            pairs.update((robots[i], robots[j]) for i, j in np.argwhere(near).tolist())
         if len(self.obstacles):
             gaps = np.linalg.norm(positions[:, None] - self.obstacles[None, :, :2], axis=-1)
-            if (gaps - self.obstacles[None, :, 2]).min() < reach:
-                return True
+            near = gaps - self.obstacles[None, :, 2] < reach
+            pairs.update(
+                _ordered(robots[i], self._obstacle_bodies[k])
+                for i, k in np.argwhere(near).tolist()
+            )
         if self._arena is not None:
             x_min, y_min, x_max, y_max = self._arena
-            inner = np.min(
+            gaps = np.column_stack(  # in the order of self._walls: south, north, west, east
                 [
-                    positions[:, 0] - x_min,
-                    x_max - positions[:, 0],
                     positions[:, 1] - y_min,
                     y_max - positions[:, 1],
+                    positions[:, 0] - x_min,
+                    x_max - positions[:, 0],
                 ]
             )
-            if inner < reach:
-                return True
-        return False
+            pairs.update(
+                _ordered(robots[i], self._walls[k]) for i, k in np.argwhere(gaps < reach).tolist()
+            )
+        return sorted(pairs)
 
-    def _record_contacts(self) -> None:
+    def _record_contacts(self, pairs: list[tuple[int, int]]) -> None:
+        """Updates which of ``pairs`` touch now and records the touches that started."""
         touching = set()
-        for point in self._call.getContactPoints():
-            a, b = point[1], point[2]
-            if self._ground in (a, b) or (
-                a not in self._kind_of_body or b not in self._kind_of_body
-            ):
-                continue
-            touching.add((min(a, b), max(a, b)))
+        for a, b in pairs:
+            for point in self._call.getContactPoints(bodyA=a, bodyB=b):
+                if point[8] <= TOUCH_TOLERANCE:  # farther points are near misses
+                    touching.add((a, b))
+                    break
         for a, b in touching - self._touching:
             (kind_a, index_a), (kind_b, index_b) = self._kind_of_body[a], self._kind_of_body[b]
             if kind_a != "robot":  # robots come first; static bodies never touch each other
@@ -253,32 +291,45 @@ class PyBulletWorld:
         self._touching = touching
 
     # Read-back --------------------------------------------------------------------------------
+    def _read_state(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(N, 3) positions, (N, 4) quaternions [x, y, z, w], (N, 3) linear and (N, 3) angular
+        velocities of every robot's base, read once per advance (two calls per robot)."""
+        if self._state is None:
+            base_pose = self._call.getBasePositionAndOrientation
+            base_velocity = self._call.getBaseVelocity
+            poses = [base_pose(body) for body in self._robots]
+            velocities = [base_velocity(body) for body in self._robots]
+            shape = (self.num_robots, -1)
+            self._state = (
+                np.array([pose[0] for pose in poses], dtype=np.float64).reshape(shape),
+                np.array([pose[1] for pose in poses], dtype=np.float64).reshape(shape),
+                np.array([v[0] for v in velocities], dtype=np.float64).reshape(shape),
+                np.array([v[1] for v in velocities], dtype=np.float64).reshape(shape),
+            )
+        return self._state
+
     def poses(self) -> np.ndarray:
         """(N, 3) [x m, y m, heading rad] of each robot's base frame (axle centre)."""
+        positions, quaternions, _, _ = self._read_state()
         poses = np.empty((self.num_robots, 3))
-        for i, body in enumerate(self._robots):
-            position, orientation = self._call.getBasePositionAndOrientation(body)
-            poses[i] = (position[0], position[1], pybullet.getEulerFromQuaternion(orientation)[2])
+        poses[:, :2] = positions[:, :2]
+        # PyBullet's own conversion, robot by robot: a closed-form yaw differs in the last bit,
+        # and the closed loop turns such differences into different trajectories.
+        to_euler = pybullet.getEulerFromQuaternion
+        poses[:, 2] = [to_euler(quaternion)[2] for quaternion in quaternions.tolist()]
         return poses
 
     def velocities(self) -> tuple[np.ndarray, np.ndarray]:
         """((N, 2) world-frame linear velocity [m/s], (N,) yaw rate [rad/s]) of each robot."""
-        linear = np.empty((self.num_robots, 2))
-        yaw_rate = np.empty(self.num_robots)
-        for i, body in enumerate(self._robots):
-            velocity, angular = self._call.getBaseVelocity(body)
-            linear[i] = velocity[:2]
-            yaw_rate[i] = angular[2]
-        return linear, yaw_rate
+        _, _, linear, angular = self._read_state()
+        return linear[:, :2].copy(), angular[:, 2].copy()
 
     def tilt(self) -> np.ndarray:
         """(N,) angle between each robot's up axis and the world's [rad] (tipping check)."""
-        tilts = np.empty(self.num_robots)
-        for i, body in enumerate(self._robots):
-            _, orientation = self._call.getBasePositionAndOrientation(body)
-            up_z = self._call.getMatrixFromQuaternion(orientation)[8]
-            tilts[i] = math.acos(max(-1.0, min(1.0, up_z)))
-        return tilts
+        _, quaternions, _, _ = self._read_state()
+        x, y, _, _ = quaternions.T
+        up_z = 1.0 - 2.0 * (x * x + y * y)  # z component of the body's z axis
+        return np.arccos(np.clip(up_z, -1.0, 1.0))
 
     def cast_rays(self, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
         """First-hit fraction along each segment start -> end ((R, 3) each, world frame [m]):
@@ -315,3 +366,8 @@ class _ClientCalls:
         call = functools.partial(getattr(pybullet, name), physicsClientId=self._client)
         setattr(self, name, call)  # cached: later lookups skip __getattr__
         return call
+
+
+def _ordered(a: int, b: int) -> tuple[int, int]:
+    """A pair of body ids as (lower, higher), the key of touching pairs."""
+    return (a, b) if a < b else (b, a)

@@ -33,17 +33,28 @@ def test_wheel_speeds_follow_the_unicycle_model_and_limits():
     np.testing.assert_allclose(rates[2], [20.0, 20.0])  # clipped to 1 m/s
 
 
-def test_robot_drives_straight_and_turns_as_commanded():
-    with PyBulletWorld(np.array([[0.0, 0.0, 0.0], [3.0, 3.0, 0.0]])) as world:
+@pytest.mark.parametrize(
+    "config",
+    [WorldConfig(), WorldConfig(physics_dt=0.01, cone_friction=True)],
+    ids=["default", "10ms-cone-friction"],
+)
+def test_robot_drives_straight_and_turns_as_commanded(config):
+    with PyBulletWorld(np.array([[0.0, 0.0, 0.0], [3.0, 3.0, 0.0]]), config=config) as world:
         world.command(np.array([[0.5, 0.0], [0.0, 1.0]]))
-        world.advance(2.0)
+        world.advance(1.0)
+        halfway = world.poses()
+        world.advance(1.0)
         poses = world.poses()
         linear, yaw_rate = world.velocities()
     assert poses[0, 0] == pytest.approx(1.0, abs=0.08)  # 0.5 m/s for 2 s, after spin-up
     assert abs(poses[0, 1]) < 0.02 and abs(poses[0, 2]) < 0.03
-    assert linear[0] == pytest.approx([0.5, 0.0], abs=0.02)
+    # Rates over the last second (steady state): the wheels track the command.
+    assert poses[0, 0] - halfway[0, 0] == pytest.approx(0.5, abs=0.02)
+    assert poses[1, 2] - halfway[1, 2] == pytest.approx(1.0, abs=0.04)
+    # Read-back velocities: the same, up to the base's vibration on its four contacts.
+    assert linear[0] == pytest.approx([0.5, 0.0], abs=0.04)
+    assert yaw_rate[1] == pytest.approx(1.0, abs=0.1)
     assert np.linalg.norm(poses[1, :2] - [3.0, 3.0]) < 0.03  # turning in place
-    assert yaw_rate[1] == pytest.approx(1.0, abs=0.05)
     assert poses[1, 2] == pytest.approx(2.0, abs=0.12)
 
 
@@ -95,3 +106,17 @@ def test_contacts_are_found_when_stepping_in_short_control_ticks():
         contacts = list(world.contacts)
     assert [(c.robot, c.other_kind) for c in contacts] == [(0, "wall")]
     assert 1.4 < contacts[0].time < 2.0  # 0.8 m to the wall at 0.5 m/s, after spin-up
+
+
+def test_a_near_miss_is_not_a_contact():
+    # Bodies 6 mm apart: Bullet reports contact points up to a few millimetres apart (these
+    # counted as contacts before), but only touching bodies count.
+    starts = np.array([[0.0, 0.0, 0.0], [0.406, 0.0, 0.0]])
+    with PyBulletWorld(starts, obstacles=np.array([[0.0, 0.706, 0.3]])) as world:
+        world.command(np.zeros((2, 2)))
+        for _ in range(10):
+            world.advance(0.1)
+        assert world.contacts == []
+        world.command(np.array([[0.0, 0.0], [-0.3, 0.0]]))  # now robot 1 backs into robot 0
+        world.advance(0.5)
+        assert [(c.robot, c.other_kind, c.other) for c in world.contacts] == [(0, "robot", 1)]
