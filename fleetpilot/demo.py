@@ -3,7 +3,9 @@
 Today: ``doctor``, then real ROS 2 traffic — the ``fleet_state`` lifecycle node merges two
 simulated robots' odometry into ``/fleet/robot_states`` over Fast DDS — then 16 robots swap
 places across a circle in the PyBullet world with the tuned CBF filter in every robot's loop,
-recorded (animation, plots, ROS 2 bag) under ``runs/demo/``.
+then 16 robots work a warehouse with every shipped learned component (task allocator ->
+Follower MAPF -> go-to-goal -> GNN-tuned CBF -> wheels); both runs are recorded (animation,
+plots, ROS 2 bag, metrics) under ``runs/demo/``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 SIM_SCENARIO = REPOSITORY / "sim" / "scenarios" / "circle_swap_16.yaml"
+WAREHOUSE_SCENARIO = REPOSITORY / "sim" / "scenarios" / "warehouse_16.yaml"
 FALLBACK_TUNER = "fixed:alpha=2,gain=1,tangential=0.5"
 """Fixed parameters that clear the symmetric circle swap in PyBullet (the sideways bias breaks
 the symmetry that deadlocks a plain go-to-goal); used when no learned tuner is shipped."""
@@ -31,7 +34,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=Path("runs") / "demo",
         help="folder under which the simulated run's recording is written",
     )
-    parser.add_argument("--skip-sim", action="store_true", help="skip the PyBullet run")
+    parser.add_argument("--skip-sim", action="store_true", help="skip the PyBullet runs")
+    parser.add_argument(
+        "--warehouse-pipeline",
+        default="learned",
+        help="stack of the warehouse run: learned, classical, or a pipeline YAML file",
+    )
     parser.add_argument(
         "--sim-tuner",
         default="auto",
@@ -78,6 +86,44 @@ def pybullet_demo(record_root: Path, tuner: str = "auto") -> int:
         f"makespan {'-' if makespan is None else f'{makespan:.1f} s'}, "
         f"min distance {summary['min_distance']:.2f} m, "
         f"{summary['real_time_factor']:.1f}x real time"
+    )
+    print(f"  recording in {out}/:")
+    for name, path in summary["recording"].items():
+        print(f"    {name:<18} {path}")
+    return 0
+
+
+def warehouse_demo(record_root: Path, pipeline: str = "learned") -> int:
+    """Runs the 16-robot warehouse headless with the given stack and records it."""
+    import torch
+
+    from fleetpilot.sim import run
+
+    out = record_root / f"{WAREHOUSE_SCENARIO.stem}_{time.strftime('%Y%m%d-%H%M%S')}"
+    print(f"  scenario {WAREHOUSE_SCENARIO.name}, pipeline {pipeline}, recording to {out}")
+    parser = argparse.ArgumentParser()
+    run.add_arguments(parser)
+    args = parser.parse_args(
+        [str(WAREHOUSE_SCENARIO), "--pipeline", pipeline, "--record", str(out)]
+    )
+    torch.set_num_threads(1)
+    try:
+        summary = run.run_scenario(args)
+    except (ValueError, FileNotFoundError, FileExistsError) as error:
+        print(f"  error: {error}")
+        return 1
+    stack = summary["pipeline"]
+    (episode,) = summary["episodes"]
+    print(
+        f"  stack: {stack['allocator']} -> {stack['planner']} -> {stack['controller']} -> "
+        f"{stack['tuner']} -> unicycle CBF"
+    )
+    print(
+        f"  {episode['tasks_delivered']} of {episode['tasks_released']} tasks delivered in "
+        f"{episode['simulated_time']:.0f} s ({episode['deliveries_per_hour']:.0f} per hour), "
+        f"value {episode['value_earned']:.1f}, collisions {episode['collisions']}, "
+        f"deadlocked at the end {episode['deadlocked_at_end']}, "
+        f"{episode['real_time_factor']:.1f}x real time"
     )
     print(f"  recording in {out}/:")
     for name, path in summary["recording"].items():
@@ -147,16 +193,19 @@ def ros_fleet_state_demo(seconds: float) -> int:
 def main(args: argparse.Namespace) -> int:
     from fleetpilot import doctor
 
-    print("[1/3] fleetpilot doctor: checking every installed part")
+    print("[1/4] fleetpilot doctor: checking every installed part")
     if doctor.main(argparse.Namespace(json=False)) != 0:
         print("demo stopped: fix the parts reported above (bash scripts/install.sh)")
         return 1
-    print("\n[2/3] ROS 2: fleet_state lifecycle node merging two robots' odometry (Fast DDS)")
+    print("\n[2/4] ROS 2: fleet_state lifecycle node merging two robots' odometry (Fast DDS)")
     status = ros_fleet_state_demo(args.seconds)
     if status == 0 and not args.skip_sim:
-        print("\n[3/3] PyBullet: 16 robots swap across a circle, CBF filter in every loop")
+        print("\n[3/4] PyBullet: 16 robots swap across a circle, CBF filter in every loop")
         status = pybullet_demo(args.record_root, args.sim_tuner)
-        if status == 0:
-            print("  open the .gif in a browser; play the bag with `ros2 bag play` or Foxglove")
+    if status == 0 and not args.skip_sim:
+        print("\n[4/4] PyBullet warehouse: allocation -> MAPF -> controller -> tuned CBF")
+        status = warehouse_demo(args.record_root, args.warehouse_pipeline)
+    if status == 0 and not args.skip_sim:
+        print("\nopen the .gif files in a browser; play the bags with `ros2 bag play` or Foxglove")
     print("\ndemo finished" if status == 0 else "\ndemo failed")
     return status

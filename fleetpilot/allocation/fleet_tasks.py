@@ -82,11 +82,10 @@ def travel_cost(positions: np.ndarray, tasks: list[FleetTask], speed: float, now
     legs = np.array([task.leg_length for task in tasks])
     cost = (np.linalg.norm(positions[:, None] - pickups[None], axis=-1) + legs) / speed
     for column, task in enumerate(tasks):
-        late = task.deadline is not None and now + cost[:, column] > task.deadline
         if task.release > now or task.min_robots > 1:
             cost[:, column] = np.inf
-        else:
-            cost[late, column] = np.inf
+        elif task.deadline is not None:
+            cost[now + cost[:, column] > task.deadline, column] = np.inf
     return cost
 
 

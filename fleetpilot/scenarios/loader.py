@@ -53,7 +53,7 @@ class ScenarioError(ValueError):
     """A scenario file is malformed; the message names the file, the key and the expectation."""
 
 
-class _Reader:
+class FieldReader:
     """Converts raw YAML values, raising ScenarioError that name ``source`` and the key path."""
 
     def __init__(self, source: str) -> None:
@@ -153,7 +153,7 @@ def _robot_fields() -> tuple[str, ...]:
 
 def parse_scenario(data: Any, source: str) -> Scenario:
     """Builds a Scenario from the result of ``yaml.safe_load`` (``source`` names it in errors)."""
-    reader = _Reader(source)
+    reader = FieldReader(source)
     top = reader.mapping(data, "", SCENARIO_KEYS, REQUIRED_KEYS)
     version = top.get("version", SCHEMA_VERSION)
     if version != SCHEMA_VERSION:
@@ -206,7 +206,7 @@ def parse_scenario(data: Any, source: str) -> Scenario:
     return scenario
 
 
-def _parse_agent(reader: _Reader, raw: Any, where: str, robot_kwargs: dict[str, Any]) -> AgentSpec:
+def _parse_agent(reader: FieldReader, raw: Any, where: str, robot_kwargs: dict[str, Any]) -> AgentSpec:
     data = reader.mapping(
         raw, where, ("start", "goal", "heading", *_robot_fields()), ("start", "goal")
     )
@@ -222,12 +222,12 @@ def _parse_agent(reader: _Reader, raw: Any, where: str, robot_kwargs: dict[str, 
     return reader.build(AgentSpec, where, robot=robot, **kwargs)
 
 
-def _parse_obstacle(reader: _Reader, raw: Any, where: str) -> Obstacle:
+def _parse_obstacle(reader: FieldReader, raw: Any, where: str) -> Obstacle:
     data = reader.mapping(raw, where, ("center", "radius"), ("center", "radius"))
     return reader.build(Obstacle, where, **reader.flat(Obstacle, data, where))
 
 
-def _parse_arena(reader: _Reader, raw: Any) -> Arena | FittedArena:
+def _parse_arena(reader: FieldReader, raw: Any) -> Arena | FittedArena:
     if isinstance(raw, dict) and "margin" in raw:
         data = reader.mapping(raw, "arena", ("margin",))
         return reader.build(FittedArena, "arena", **reader.flat(FittedArena, data, "arena"))
@@ -240,7 +240,7 @@ def _parse_arena(reader: _Reader, raw: Any) -> Arena | FittedArena:
     return reader.build(Arena, "arena", **reader.flat(Arena, data, "arena"))
 
 
-def _parse_generator(reader: _Reader, raw: Any) -> GeneratorSpec:
+def _parse_generator(reader: FieldReader, raw: Any) -> GeneratorSpec:
     data = reader.mapping(
         raw, "generator", ("family", "num_agents", "seed", "params"), ("family", "num_agents")
     )

@@ -166,6 +166,42 @@ class BagWriter:
         )
         self._write(f"/{robot}/scan", "sensor_msgs/msg/LaserScan", time, message)
 
+    def tasks(self, time: float, tasks) -> None:
+        """``/fleet/tasks``: the open tasks (``FleetTask`` list) as a TaskArray."""
+        task_type = self._types[f"{PACKAGE}/msg/Task"]
+        messages = [
+            task_type(
+                id=task.id,
+                pickup_x=float(task.pickup[0]),
+                pickup_y=float(task.pickup[1]),
+                has_dropoff=task.dropoff is not None,
+                dropoff_x=0.0 if task.dropoff is None else float(task.dropoff[0]),
+                dropoff_y=0.0 if task.dropoff is None else float(task.dropoff[1]),
+                value=float(task.value),
+                requirements=np.zeros(0),
+                min_robots=int(task.min_robots),
+                release=self._stamp(max(task.release, 0.0)),
+                deadline=self._stamp(0.0 if task.deadline is None else task.deadline),
+            )
+            for task in tasks
+        ]
+        message = self._types[f"{PACKAGE}/msg/TaskArray"](
+            header=self._header(time, self.frame_id), tasks=messages
+        )
+        self._write("/fleet/tasks", f"{PACKAGE}/msg/TaskArray", time, message)
+
+    def assignments(self, time: float, pairs: list[tuple[str, str]]) -> None:
+        """``/fleet/assignments``: (task id, robot id) pairs as an AssignmentArray."""
+        assignment = self._types[f"{PACKAGE}/msg/Assignment"]
+        message = self._types[f"{PACKAGE}/msg/AssignmentArray"](
+            header=self._header(time, self.frame_id),
+            assignments=[
+                assignment(task_id=task, robot_ids=[robot], expected_cost=0.0)
+                for task, robot in pairs
+            ],
+        )
+        self._write("/fleet/assignments", f"{PACKAGE}/msg/AssignmentArray", time, message)
+
     def close(self) -> None:
         self._writer.close()
 

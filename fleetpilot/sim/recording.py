@@ -35,6 +35,11 @@ class RunRecord:
         sensing_radius: perception range [m].
         safety_distance: the distance the filter keeps between robot centres [m].
         arena: (x_min, y_min, x_max, y_max) [m] or None.
+        landmarks: fixed markers drawn as outlined squares: (points (K, 2) [m], colour) pairs
+            (e.g. a warehouse's pick and drop stations).
+        targets, loaded: per tick, optional (see :meth:`append_tasks`): each robot's current
+            target (N, 2) [m] (NaN for none), drawn as a line from the robot, and whether it
+            carries a load (N,), drawn as a white square on the robot.
     """
 
     goals: np.ndarray
@@ -48,6 +53,9 @@ class RunRecord:
     modes: list[np.ndarray] = field(default_factory=list)
     alphas: list[np.ndarray] = field(default_factory=list)
     min_distances: list[float] = field(default_factory=list)
+    landmarks: list[tuple[np.ndarray, str]] = field(default_factory=list)
+    targets: list[np.ndarray] = field(default_factory=list)
+    loaded: list[np.ndarray] = field(default_factory=list)
 
     def append(self, time: float, poses: np.ndarray, modes: np.ndarray, alphas: np.ndarray,
                min_distance: float) -> None:  # fmt: skip
@@ -56,6 +64,11 @@ class RunRecord:
         self.modes.append(np.array(modes, dtype=int))
         self.alphas.append(np.array(alphas, dtype=float))
         self.min_distances.append(float(min_distance))
+
+    def append_tasks(self, targets: np.ndarray, loaded: np.ndarray) -> None:
+        """The task markers of the tick last appended: targets (N, 2), loaded (N,) bool."""
+        self.targets.append(np.array(targets, dtype=float))
+        self.loaded.append(np.array(loaded, dtype=bool))
 
 
 def _limits(record: RunRecord) -> tuple[float, float, float, float]:
@@ -168,6 +181,10 @@ def render_frames(record: RunRecord, max_frames: int = 200, width: int = 640) ->
         px, py = pixel(x, y)
         draw.line([px - 5, py - 5, px + 5, py + 5], fill="#2ca02c", width=2)
         draw.line([px - 5, py + 5, px + 5, py - 5], fill="#2ca02c", width=2)
+    for points, colour in record.landmarks:
+        for x, y in points:
+            px, py = pixel(x, y)
+            draw.rectangle([px - 6, py - 6, px + 6, py + 6], outline=colour, width=2)
 
     trajectory = np.stack(record.poses)  # (T, N, 3)
     images = []
@@ -181,10 +198,24 @@ def render_frames(record: RunRecord, max_frames: int = 200, width: int = 640) ->
                 draw.line(list(zip(px.tolist(), py.tolist(), strict=True)), fill="#aaaaaa")
         for x, y, _ in poses:
             disc(draw, x, y, record.sensing_radius, outline="#c8dcf0")
+        if record.targets:
+            for (x, y, _), (tx, ty) in zip(poses, record.targets[frame], strict=True):
+                if np.isfinite(tx):
+                    draw.line([pixel(x, y), pixel(tx, ty)], fill="#9ecae1", width=1)
         for (x, y, yaw), r, mode in zip(poses, record.radii, record.modes[frame], strict=True):
             disc(draw, x, y, r, fill=MODE_COLOURS[SafetyMode(int(mode))], outline="black")
             tip = pixel(x + r * np.cos(yaw), y + r * np.sin(yaw))
             draw.line([pixel(x, y), tip], fill="white", width=2)
+        if record.loaded:
+            for (x, y, _), r, loaded in zip(
+                poses, record.radii, record.loaded[frame], strict=True
+            ):
+                if loaded:
+                    px, py = pixel(x, y)
+                    side = 0.5 * r * scale
+                    draw.rectangle(
+                        [px - side, py - side, px + side, py + side], fill="white", outline="black"
+                    )
         draw.text(
             (6, 5),
             f"t = {record.times[frame]:5.1f} s   min distance {record.min_distances[frame]:.2f} m"

@@ -5,6 +5,7 @@ Examples::
     fleetpilot sim sim/scenarios/circle_swap_16.yaml --tuner fixed:alpha=1,gain=1
     fleetpilot sim sim/scenarios/doorway.yaml --tuner policies/gnn_tuner --record runs/doorway
     fleetpilot sim sim/scenarios/head_on_pair.yaml --gui
+    fleetpilot sim sim/scenarios/warehouse_16.yaml --pipeline learned --record runs/warehouse
 
 Prints the metrics as one JSON object on stdout, with the keys of ``fleetpilot eval nav --json``
 (collisions are PyBullet contacts; walls count as obstacles, and ``contacts_by_kind`` splits
@@ -12,6 +13,8 @@ them into robot pairs, obstacles and walls). Episode e runs the layout
 ``scenario.sample(seed=(SEED, e, 0))``, the one ``fleetpilot eval nav --seed SEED`` gives its
 environment e, so both simulators can be compared layout by layout. With ``--record OUT`` the
 first episode is written to OUT: an animation, plots, a ROS 2 bag (MCAP) and the metrics.
+Warehouse scenario files (``kind: warehouse``) run the whole pipeline instead
+(``fleetpilot.warehouse.command``).
 """
 
 from __future__ import annotations
@@ -23,24 +26,43 @@ from pathlib import Path
 
 import numpy as np
 
+DEFAULT_TUNER = "fixed:alpha=1,gain=1"
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenario", type=Path, help="scenario YAML file (see sim/scenarios/)")
     parser.add_argument(
         "--tuner",
-        default="fixed:alpha=1,gain=1",
-        help="fixed:alpha=A,gain=K[,tangential=B] or a learned tuner's directory",
+        help=f"fixed:alpha=A,gain=K[,tangential=B] or a learned tuner's directory "
+        f"(default: {DEFAULT_TUNER}, or a warehouse pipeline's tuner)",
     )
+    stages = parser.add_argument_group("warehouse pipeline (kind: warehouse scenarios)")
+    stages.add_argument("--pipeline", help="classical, learned, or a pipeline YAML file")
+    stages.add_argument("--allocator", help="task allocator, e.g. greedy, two-stage")
+    stages.add_argument("--planner", help="MAPF planner, e.g. pibt, follower")
+    stages.add_argument("--controller", help="nominal controller (go-to-goal)")
     parser.add_argument("--gui", action="store_true", help="open PyBullet's window (real time)")
     parser.add_argument(
         "--record", type=Path, metavar="OUT", help="write animation, plots and a bag to OUT"
+    )
+    parser.add_argument(
+        "--animation",
+        choices=("mp4", "gif"),
+        default="mp4",
+        help="format of the recorded animation (mp4 needs PyAV; falls back to gif)",
     )
     parser.add_argument("--episodes", type=int, default=1, help="episodes (layouts) to run")
     parser.add_argument("--seed", type=int, default=0, help="base seed of the layouts")
     parser.add_argument("--agents", type=int, help="override the team size of a family")
     parser.add_argument("--max-steps", type=int, help="override the episode length [ticks]")
     parser.add_argument(
-        "--physics-dt", type=float, default=0.01, help="fixed physics step [s] (divides dt)"
+        "--physics-dt", type=float, default=0.02, help="fixed physics step [s] (divides dt)"
+    )
+    parser.add_argument(
+        "--cone-friction",
+        action="store_true",
+        help="Bullet's cone friction model instead of the pyramid one (slower; the setting "
+        "used before the 20 ms default)",
     )
     parser.add_argument(
         "--lidar",
@@ -72,12 +94,22 @@ def run_scenario(args: argparse.Namespace) -> dict:
     from fleetpilot.sim.recorder import RunRecorder
     from fleetpilot.sim.runner import ScenarioRun, SimConfig
     from fleetpilot.sim.scenario_world import radius_mismatches
+    from fleetpilot.sim.world import WorldConfig
+    from fleetpilot.warehouse.scenario import is_warehouse_file
 
+    if is_warehouse_file(args.scenario):
+        from fleetpilot.warehouse.command import run_warehouse
+
+        return run_warehouse(args)
+    for flag in ("pipeline", "allocator", "planner", "controller"):
+        if getattr(args, flag, None):
+            raise ValueError(f"--{flag}: only warehouse scenarios have a pipeline")
     if args.episodes < 1:
         raise ValueError(f"--episodes: expected an integer >= 1, got {args.episodes}")
     if args.seed < 0:
         raise ValueError(f"--seed: expected an integer >= 0, got {args.seed}")
     scenario = load_scenario(args.scenario)
+    args.tuner = args.tuner or DEFAULT_TUNER
     tuner = make_tuner(args.tuner)
     episodes, layout_seeds = [], []
     contacts_by_kind: dict[str, int] = {}
@@ -103,8 +135,13 @@ def run_scenario(args: argparse.Namespace) -> dict:
             # long rays cost ray-test time.
             lidar=LidarConfig(range_max=1.5 * instance.sensing_radius) if args.lidar else None,
             silent_robots=args.silent_robots,
+            world=WorldConfig(cone_friction=True) if args.cone_friction else None,
         )
-        recorder = RunRecorder(args.record, instance) if args.record and episode == 0 else None
+        recorder = None
+        if args.record and episode == 0:
+            recorder = RunRecorder(args.record, instance, animation_format=args.animation)
+            for note in recorder.notes:
+                print(f"note: {note}", file=sys.stderr)
         with ScenarioRun(instance, tuner, config) as run:
             run.run(on_tick=recorder, progress=not args.no_progress)
             result = run.episode()

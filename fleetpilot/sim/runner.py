@@ -25,22 +25,18 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from fleetpilot.envs.actions import ActionLayout
 from fleetpilot.envs.dynamics import velocity_to_unicycle
-from fleetpilot.envs.graph import Geometry, NeighbourGraphBuilder, compute_geometry
 from fleetpilot.envs.metrics import EpisodeMetrics, MetricsConfig, MetricsTracker
 from fleetpilot.envs.nominal import go_to_goal
-from fleetpilot.envs.tuners import FixedTuner, Tuner
+from fleetpilot.envs.tuners import Tuner
 from fleetpilot.safety import UnicycleCBF
 from fleetpilot.safety.scan_obstacles import ScanGeometry, ScanReduction, scan_to_obstacles
 from fleetpilot.scenarios import ScenarioInstance
 from fleetpilot.sim.lidar import LidarConfig, SimulatedLidar
 from fleetpilot.sim.perception import NeighbourPerception
 from fleetpilot.sim.scenario_world import build_world, control_substeps, shared_robot
+from fleetpilot.sim.tuner_stage import TunerStage
 from fleetpilot.sim.world import Contact, PyBulletWorld, WorldConfig
-
-PADDING_OBSTACLE = (1.0e4, 1.0e4, 1.0e-3)
-"""[x, y, r] of the one padding row of obstacle-free worlds (far away and tiny, as in NavEnv)."""
 
 
 @dataclass(frozen=True)
@@ -233,7 +229,9 @@ class ScenarioRun:
         self.robot = shared_robot(instance)
         self.substeps = control_substeps(instance, self.config.physics_dt)
         self.max_steps = self.config.max_steps or instance.max_steps
-        self.layout = ActionLayout(tuple(tuner.action_parameters))
+        self.tuner_stage = TunerStage(
+            tuner, instance.num_agents, instance.sensing_radius, instance.obstacles
+        )
         self.world: PyBulletWorld
         self.world, self.perception = build_world(
             instance,
@@ -271,10 +269,6 @@ class ScenarioRun:
         as_tensor = dict(dtype=torch.float64)
         self._goals = torch.tensor(instance.goals, **as_tensor).unsqueeze(0)
         self._radii = torch.tensor(instance.radii, **as_tensor).unsqueeze(0)
-        obstacles = instance.obstacles if len(instance.obstacles) else np.array([PADDING_OBSTACLE])
-        self._obstacles = torch.tensor(obstacles, **as_tensor).unsqueeze(0)
-        self._obstacle_mask = torch.tensor([[len(instance.obstacles) > 0] * len(obstacles)])
-        self._graph = NeighbourGraphBuilder(1, count, instance.sensing_radius, torch.device("cpu"))
         self.metrics = MetricsTracker(
             MetricsConfig(
                 dt=instance.dt,
@@ -286,19 +280,12 @@ class ScenarioRun:
             count,
             torch.device("cpu"),
         )
-        self.metrics.resize_obstacles(self._obstacles.shape[1])
+        self.metrics.resize_obstacles(self.tuner_stage.obstacles.shape[1])
         starts = torch.tensor(instance.starts, **as_tensor).unsqueeze(0)
         self.metrics.reset(torch.tensor([0]), starts, self._goals)
         self.steps = 0
         self.wall_seconds = 0.0
         self._geometry = None
-        # A fixed tuner ignores its observation: skip building the graph every tick.
-        self._fixed_parameters = None
-        if isinstance(tuner, FixedTuner):
-            action = self.layout.pack(dict(tuner.values), 1, count, torch.float64)
-            values = self.layout.unpack(action)
-            self._fixed_parameters = {name: v[0].numpy() for name, v in values.items()}
-            self._fixed_parameters["responsibility"] = None
         self._poses = self.world.poses()
         linear, self._yaw_rates = self.world.velocities()
         self._velocities = linear
@@ -310,33 +297,14 @@ class ScenarioRun:
         return self.steps < self.max_steps and not bool(self.metrics.arrived.all())
 
     def _parameters(self, positions: torch.Tensor) -> dict[str, np.ndarray]:
-        if self._fixed_parameters is not None:
-            return self._fixed_parameters
-        if self._geometry is None:
-            self._geometry = compute_geometry(positions, self._obstacles, self._obstacle_mask)
-        # Observations in float32, the training environment's default dtype (tuner weights).
-        exact = self._geometry
-        geometry = Geometry(
-            exact.distances.float(), exact.obstacle_offsets.float(), exact.obstacle_gaps.float()
-        )
-        observation = self._graph(
-            geometry,
-            positions.float(),
-            torch.tensor(self._velocities, dtype=torch.float32).unsqueeze(0),
-            torch.tensor(self._poses[:, 2], dtype=torch.float32).unsqueeze(0),
-            self._goals.float(),
+        return self.tuner_stage(
+            positions,
+            self._velocities,
+            self._poses[:, 2],
+            self._goals,
             self.metrics.arrived,
+            self._geometry,
         )
-        with torch.inference_mode():
-            output = self.tuner(observation)
-        # Tuners with per-neighbour outputs return (action, (1, N, N) responsibility shares).
-        action, responsibility = output if isinstance(output, tuple) else (output, None)
-        values = self.layout.unpack(torch.as_tensor(action, dtype=torch.float64))
-        params = {name: value[0].numpy() for name, value in values.items()}
-        params["responsibility"] = (
-            None if responsibility is None else responsibility[0].double().numpy()
-        )
-        return params
 
     def step(self) -> Tick:
         """Runs one control tick; returns what happened."""
@@ -370,7 +338,7 @@ class ScenarioRun:
         self._velocities, self._yaw_rates = self.world.velocities()
         self.perception.record(self.world.time, self._poses, self._velocities)
         positions = torch.tensor(self._poses[:, :2]).unsqueeze(0)
-        geometry = compute_geometry(positions, self._obstacles, self._obstacle_mask)
+        geometry = self.tuner_stage.geometry(positions)
         self._geometry = geometry  # the next tick's observation starts from this state
         self.metrics.update(
             previous,
