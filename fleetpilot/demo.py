@@ -206,6 +206,6 @@ def main(args: argparse.Namespace) -> int:
         print("\n[4/4] PyBullet warehouse: allocation -> MAPF -> controller -> tuned CBF")
         status = warehouse_demo(args.record_root, args.warehouse_pipeline)
     if status == 0 and not args.skip_sim:
-        print("\nopen the .gif files in a browser; play the bags with `ros2 bag play` or Foxglove")
+        print("\nopen the animations in a browser; play the bags with `ros2 bag play` or Foxglove")
     print("\ndemo finished" if status == 0 else "\ndemo failed")
     return status

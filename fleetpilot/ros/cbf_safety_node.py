@@ -50,6 +50,7 @@ from fleetpilot.ros.robot_safety import (
     RobotSafetyConfig,
     RobotSafetyLoop,
     SafetyDecision,
+    arena_from_flat,
     obstacles_from_flat,
 )
 from fleetpilot.ros.tuning import make_tuner_adapter
@@ -100,6 +101,14 @@ class CbfSafetyNode(LifecycleNode):
                 dynamic_typing=True,
             ),
         )
+        self.declare_parameter(
+            "arena",
+            [],
+            ParameterDescriptor(
+                description="walls: [] for none or [x_min, y_min, x_max, y_max] [m]",
+                dynamic_typing=True,
+            ),
+        )
         self.add_on_set_parameters_callback(self._validate_parameters)
         self.loop: RobotSafetyLoop | None = None
         self._outputs = {}
@@ -133,9 +142,10 @@ class CbfSafetyNode(LifecycleNode):
                 isinstance(value, str) and value
             ):
                 reason = f"expected a non-empty string, got {value!r}"
-            elif parameter.name == "obstacles":
+            elif parameter.name in ("obstacles", "arena"):
+                parse = obstacles_from_flat if parameter.name == "obstacles" else arena_from_flat
                 try:
-                    obstacles_from_flat(list(value or []))
+                    parse(list(value or []))
                 except (TypeError, ValueError) as error:
                     reason = str(error)
             if reason is not None:
@@ -160,6 +170,7 @@ class CbfSafetyNode(LifecycleNode):
             neighbours_timeout=value("neighbors_timeout").value,
             nominal_timeout=value("nominal_timeout").value,
             obstacles=obstacles_from_flat(list(value("obstacles").value or [])),
+            arena=arena_from_flat(list(value("arena").value or [])),
             scan=ScanReduction(
                 max_range=value("sensing_radius").value,
                 max_obstacles=value("scan_max_obstacles").value,

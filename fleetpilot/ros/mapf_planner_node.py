@@ -5,10 +5,11 @@ Subscribes ``/fleet/robot_states`` (``AgentStateArray``), ``/fleet/tasks`` and
 without an assignment hold their cell). At ``rate_hz`` the configured lifelong planner
 (``astar``, ``pibt``, ``follower``, ... from ``fleetpilot.mapf.planners``) moves every fresh
 robot by at most one cell on the occupancy grid loaded from ``map_file`` (MovingAI ``.map`` or
-POGEMA string map) placed in the world by ``origin_x``, ``origin_y`` and ``resolution``, and
-publishes each robot's waypoint as ``/<robot>/goal`` (``geometry_msgs/PoseStamped``, frame
-``frame_id``), which a ``goal_follower`` turns into a nominal command. Publishes only while
-active; stale robot states publish nothing.
+POGEMA string map) placed in the world by ``origin_x``, ``origin_y`` and ``resolution`` (or a
+warehouse scenario file: its floor grid, placed where the sim puts it; the three parameters are
+then ignored), and publishes each robot's waypoint as ``/<robot>/goal``
+(``geometry_msgs/PoseStamped``, frame ``frame_id``), which a ``goal_follower`` turns into a
+nominal command. Publishes only while active; stale robot states publish nothing.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ class MapfPlannerNode(PeriodicLifecycleNode):
 
     def __init__(self, node_name: str = "mapf_planner", **kwargs) -> None:
         super().__init__(node_name, "rate_hz", **kwargs)
-        declare_value(self, "map_file", "", "occupancy grid (.map or POGEMA string map)")
+        declare_value(
+            self, "map_file", "", "occupancy grid (.map, POGEMA string map, warehouse scenario)"
+        )
         declare_value(self, "planner", "pibt", "registered MAPF planner name")
         declare_value(self, "frame_id", "map", "world frame of the waypoints")
         declare_float(self, "origin_x", 0.0, -1e6, 1e6, "x of the grid's lower-left corner [m]")
@@ -44,15 +47,21 @@ class MapfPlannerNode(PeriodicLifecycleNode):
         self.forget()
 
     def configure(self) -> bool:
+        from fleetpilot.warehouse.scenario import is_warehouse_file, load_warehouse
+
         path = self.get_parameter("map_file").value
         try:
-            grid = load_map_file(path)
-            frame = GridFrame(
-                self.get_parameter("origin_x").value,
-                self.get_parameter("origin_y").value,
-                self.get_parameter("resolution").value,
-                grid.height,
-            )
+            if is_warehouse_file(path):
+                layout = load_warehouse(path).layout
+                grid, frame = layout.grid, layout.frame
+            else:
+                grid = load_map_file(path)
+                frame = GridFrame(
+                    self.get_parameter("origin_x").value,
+                    self.get_parameter("origin_y").value,
+                    self.get_parameter("resolution").value,
+                    grid.height,
+                )
             self._planner = WaypointPlanner(grid, frame, self.get_parameter("planner").value)
         except (ValueError, OSError) as error:
             self.get_logger().error(f"map_file / planner: cannot plan on {path!r}: {error}")

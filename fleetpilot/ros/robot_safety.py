@@ -46,6 +46,8 @@ class RobotSafetyConfig:
         neighbours_timeout: a neighbour list older than this stops the robot [s].
         nominal_timeout: a nominal command older than this stops the robot [s].
         obstacles: (M, 3) static discs [x m, y m, radius m], world frame.
+        arena: (x_min, y_min, x_max, y_max) [m] walls to keep D/2 from (exact linear
+            barriers), or None for none.
         scan: how laser scans become obstacle discs, or None to use no lidar. With a lidar,
             a scan older than ``scan_timeout`` stops the robot like any other input.
         scan_timeout: a scan older than this stops the robot [s].
@@ -65,6 +67,7 @@ class RobotSafetyConfig:
     neighbours_timeout: float = 0.5
     nominal_timeout: float = 0.5
     obstacles: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    arena: tuple[float, float, float, float] | None = None
     scan: ScanReduction | None = None
     scan_timeout: float = 0.5
     track_hold_time: float = 0.5
@@ -92,6 +95,29 @@ class RobotSafetyConfig:
                 raise ValueError(f"{name}: expected a positive finite number, got {value!r}")
         obstacles = obstacles_from_flat(np.asarray(self.obstacles, dtype=float).reshape(-1))
         object.__setattr__(self, "obstacles", obstacles)
+        if self.arena is not None:
+            object.__setattr__(self, "arena", arena_from_flat(self.arena))
+
+
+def arena_from_flat(values) -> tuple[float, float, float, float] | None:
+    """[] (no walls) or [x_min, y_min, x_max, y_max] [m], as ROS parameters hold it.
+
+    Raises:
+        ValueError: naming ``arena`` unless it is empty or 4 finite numbers with min < max.
+    """
+    flat = np.asarray(list(values), dtype=float).reshape(-1)
+    if not len(flat):
+        return None
+    if (
+        len(flat) != 4
+        or not np.all(np.isfinite(flat))
+        or not (flat[0] < flat[2] and flat[1] < flat[3])
+    ):
+        raise ValueError(
+            f"arena: expected [] or [x_min, y_min, x_max, y_max] with min < max, "
+            f"got {flat.tolist()}"
+        )
+    return tuple(float(v) for v in flat)
 
 
 def obstacles_from_flat(values) -> np.ndarray:
@@ -157,6 +183,7 @@ class RobotSafetyLoop:
             max_turn_rate=config.max_turn_rate,
             projection_distance=config.projection_distance,
             dt=config.control_period,
+            arena=config.arena,
         )
         timeouts = {
             ODOMETRY: config.odometry_timeout,

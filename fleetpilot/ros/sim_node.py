@@ -74,10 +74,20 @@ def resolve_scenario(name: str) -> Path:
 
 
 def load_instance(name: str, num_agents: int, seed: int):
-    """The sampled scenario instance; ``num_agents`` 0 and ``seed`` -1 keep the file's."""
-    from fleetpilot.scenarios import load_scenario
+    """The sampled scenario instance; ``num_agents`` 0 and ``seed`` -1 keep the file's.
 
-    scenario = load_scenario(resolve_scenario(name))
+    A warehouse file (``kind: warehouse``) gives its world: robots at their homes among the
+    shelves (the ``warehouse_tasks`` node samples the same file and seed for the tasks)."""
+    from fleetpilot.scenarios import load_scenario
+    from fleetpilot.warehouse.scenario import is_warehouse_file, load_warehouse
+
+    path = resolve_scenario(name)
+    if is_warehouse_file(path):
+        warehouse = load_warehouse(path).sample(
+            seed=None if seed < 0 else seed, num_robots=None if num_agents == 0 else num_agents
+        )
+        return warehouse.world
+    scenario = load_scenario(path)
     return scenario.sample(
         seed=None if seed < 0 else seed, num_agents=None if num_agents == 0 else num_agents
     )

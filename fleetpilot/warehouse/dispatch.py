@@ -3,7 +3,10 @@
 A robot is idle (driving back to its parking cell, or parked there), on its way to a task's pick
 station, or carrying it to the drop station. Every allocation round the allocator sees the idle
 robots and the open tasks (released, unassigned, still deliverable before their deadline at
-the fleet's speed); a robot within the goal tolerance of its station completes that leg.
+the fleet's speed); a robot that reaches its station completes that leg: on a grid floor, by
+entering the station's cell (the planner's notion of arrival: a second robot can share the
+cell, and waiting for the exact centre then deadlocks the two), otherwise within the goal
+tolerance of it.
 A task is worth its value only if delivered by its deadline.
 """
 
@@ -16,6 +19,7 @@ import numpy as np
 
 from fleetpilot.allocation.fleet_tasks import FleetTask, allocate
 from fleetpilot.allocation.registry import StaticAllocator
+from fleetpilot.mapf.waypoints import GridFrame
 
 
 class Leg(IntEnum):
@@ -56,6 +60,7 @@ class TaskDispatcher:
         tasks: the whole task stream (released over time).
         speed: the fleet's nominal speed for the allocator's travel-time costs [m/s].
         tolerance: a robot this close to its station has reached it [m].
+        frame: the floor's grid; a robot inside its station's cell has reached it.
     """
 
     def __init__(
@@ -66,12 +71,13 @@ class TaskDispatcher:
         tasks: list[FleetTask],
         speed: float,
         tolerance: float,
+        frame: GridFrame | None = None,
     ) -> None:
         self.allocator, self.robot_ids = allocator, list(robot_ids)
         self.homes = np.asarray(homes, dtype=float)
         self.tasks = {task.id: task for task in tasks}
         self._pending = sorted(tasks, key=lambda task: task.release)
-        self.speed, self.tolerance = speed, tolerance
+        self.speed, self.tolerance, self.frame = speed, tolerance, frame
         count = len(self.robot_ids)
         self.leg = np.full(count, Leg.IDLE, dtype=np.int64)
         self.task: list[str | None] = [None] * count
@@ -105,7 +111,11 @@ class TaskDispatcher:
 
     def update(self, now: float, positions: np.ndarray) -> list[Delivery]:
         """Completes the legs whose station a robot has reached; returns new deliveries."""
-        reached = np.linalg.norm(positions - self.goals(), axis=1) <= self.tolerance
+        goals = self.goals()
+        reached = np.linalg.norm(positions - goals, axis=1) <= self.tolerance
+        if self.frame is not None:
+            same_cell = self.frame.to_cells(positions) == self.frame.to_cells(goals)
+            reached |= same_cell.all(axis=1)
         delivered = []
         for robot in np.flatnonzero(reached & (self.leg != Leg.IDLE)):
             task = self.tasks[self.task[robot]]

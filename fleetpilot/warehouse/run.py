@@ -97,6 +97,7 @@ class WarehouseRun:
             instance.tasks,
             speed=self.robot.max_speed,
             tolerance=world_spec.goal_tolerance,
+            frame=instance.layout.frame,
         )
         self.tracker = WarehouseTracker(
             instance.num_robots, world_spec.dt, scenario.deadlock_time, self.config.deadlock_speed
@@ -112,17 +113,6 @@ class WarehouseRun:
     @property
     def running(self) -> bool:
         return self.steps < self.max_steps
-
-    def _waypoints(self, positions: np.ndarray, goals: np.ndarray) -> np.ndarray:
-        """The planner's next cell centres; a robot with a task already in its station's cell
-        drives to the station itself (lifelong planners, trained to move on as soon as a goal
-        cell is reached, would otherwise lead it away before it gets there)."""
-        waypoints = self.planner.next_waypoints(self.names, positions, goals)
-        frame = self.instance.layout.frame
-        in_goal_cell = np.all(frame.to_cells(positions) == frame.to_cells(goals), axis=1)
-        holding = in_goal_cell & (self.dispatcher.leg != Leg.IDLE)
-        waypoints[holding] = goals[holding]
-        return waypoints
 
     def _parked(self, positions: np.ndarray, waypoints: np.ndarray) -> np.ndarray:
         """(N,) idle robots at home that the planner leaves there: they stay still."""
@@ -143,7 +133,7 @@ class WarehouseRun:
             self.dispatcher.allocate(now, positions)
             self._next_allocation = now + self.pipeline.allocation_period
         goals = self.dispatcher.goals()
-        waypoints = self._waypoints(positions, goals)
+        waypoints = self.planner.next_waypoints(self.names, positions, goals)
         parked = self._parked(positions, waypoints)
         position_tensor = torch.tensor(positions).unsqueeze(0)
         waypoint_tensor = torch.tensor(waypoints).unsqueeze(0)
@@ -209,7 +199,9 @@ class WarehouseRun:
         if progress:
             from tqdm import tqdm
 
-            bar = tqdm(total=self.max_steps, desc=self.instance.scenario.name, unit="tick")
+            bar = tqdm(
+                total=self.max_steps, desc=self.instance.scenario.name, unit="tick", leave=False
+            )
         try:
             while self.running:
                 tick = self.step()

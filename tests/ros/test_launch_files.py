@@ -18,7 +18,10 @@ import yaml
 from fleetpilot.ros.cbf_safety_node import CbfSafetyNode
 from fleetpilot.ros.fleet_state_node import FleetStateNode
 from fleetpilot.ros.goal_follower_node import GoalFollowerNode
+from fleetpilot.ros.mapf_planner_node import MapfPlannerNode
 from fleetpilot.ros.sim_node import SimNode
+from fleetpilot.ros.task_allocator_node import TaskAllocatorNode
+from fleetpilot.ros.warehouse_tasks_node import WarehouseTasksNode
 
 pytestmark = pytest.mark.ros
 
@@ -40,6 +43,9 @@ LIFECYCLE_NODES = {
     "goal_follower": GoalFollowerNode,
     "sim": SimNode,
     "fleet_state": FleetStateNode,
+    "task_allocator": TaskAllocatorNode,
+    "mapf_planner": MapfPlannerNode,
+    "warehouse_tasks": WarehouseTasksNode,
 }
 RUNNER_PARAMETERS = {"autostart", "executor", "use_sim_time"}  # run_lifecycle_node, rclpy
 FLEET_HOST_PARAMETERS = {"robots", "nodes", "autostart", "executor", "use_sim_time"}
@@ -75,8 +81,12 @@ def keyword(call: ast.Call, name: str):
 
 
 def test_launch_and_parameter_files_exist():
-    assert {p.name for p in LAUNCH_FILES} >= {"sim_fleet.launch.py", "robot.launch.py"}
-    assert {p.name for p in CONFIG_FILES} >= {"sim_fleet.yaml", "robot.yaml"}
+    assert {p.name for p in LAUNCH_FILES} >= {
+        "sim_fleet.launch.py",
+        "robot.launch.py",
+        "warehouse.launch.py",
+    }
+    assert {p.name for p in CONFIG_FILES} >= {"sim_fleet.yaml", "robot.yaml", "warehouse.yaml"}
 
 
 @pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)

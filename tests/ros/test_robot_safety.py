@@ -225,3 +225,19 @@ def make_filtered_speed(distance: float) -> float:
     loop = make_loop(safety_distance=0.5)
     feed(loop, 0.0, neighbours(["ahead"], [[distance, 0.0]]), nominal=(1.0, 0.0))
     return float(loop.tick(0.0).command[0])
+
+
+def test_loop_keeps_off_the_arena_walls_it_is_given():
+    loop = make_loop(safety_distance=0.4, arena=(-5.0, -5.0, 1.5, 5.0))
+    x, dt = 0.0, 0.05
+    for step in range(120):
+        now = step * dt
+        loop.set_odometry(now, np.array([x, 0.0, 0.0]), np.zeros(2))
+        loop.set_neighbours(now, neighbours([], []))
+        loop.set_nominal(now, np.array([1.0, 0.0]))
+        decision = loop.tick(now)
+        x += dt * decision.command[0]
+        assert x + 0.1 <= 1.5 - 0.2 + 1e-6  # the filtered point stays D/2 off the wall
+    assert x > 1.0  # it drove up to the wall and stopped there
+    with pytest.raises(ValueError, match=r"arena: expected \[\] or \[x_min"):
+        make_loop(arena=(0.0, 0.0, 1.0))

@@ -74,3 +74,24 @@ def test_outside_assignments_commit_only_idle_robots_to_open_tasks():
     assert not fleet.assign("a", "robot_1", now=1.0)  # taken
     assert not fleet.assign("b", "robot_0", now=10.0)  # busy
     assert fleet.task == ["a", None]
+
+
+def test_on_a_grid_entering_the_station_cell_completes_the_leg():
+    from fleetpilot.mapf.waypoints import GridFrame
+
+    task = FleetTask("a", pickup=(2.5, 0.5), dropoff=(0.5, 0.5))
+    homes = np.array([[4.5, 0.5]])
+    fleet = TaskDispatcher(
+        make_allocator("greedy"),
+        ["robot_0"],
+        homes,
+        [task],
+        speed=1.0,
+        tolerance=0.1,
+        frame=GridFrame(0.0, 0.0, 1.0, height=1),
+    )
+    fleet.allocate(0.0, homes)
+    fleet.update(1.0, np.array([[3.05, 0.5]]))  # 0.55 m away, still in the next cell
+    assert fleet.leg[0] == Leg.TO_PICKUP
+    fleet.update(1.5, np.array([[2.9, 0.8]]))  # inside the pick station's cell
+    assert fleet.leg[0] == Leg.TO_DROPOFF
