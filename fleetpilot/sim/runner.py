@@ -21,6 +21,7 @@ import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -124,6 +125,65 @@ class Tick:
     scan_geometry: ScanGeometry | None = None
 
 
+class Filtered(NamedTuple):
+    """What the filters did to every robot's command this tick (arrays over the N robots)."""
+
+    commands: np.ndarray
+    status: np.ndarray
+    min_barrier: np.ndarray
+    num_constraints: np.ndarray
+    solve_time: np.ndarray
+
+
+def make_tick(time, poses, velocities, yaw_rates, nominal, filtered: Filtered, params,
+              min_distance, scans=None, scan_geometry=None) -> Tick:  # fmt: skip
+    """A :class:`Tick` from the state after the tick, the nominal command, the filters' output
+    and the tuner's parameters (``alpha``, ``gain``, ``tangential``)."""
+    return Tick(
+        time=time,
+        poses=poses,
+        velocities=velocities,
+        yaw_rates=yaw_rates,
+        nominal=nominal,
+        commands=filtered.commands,
+        status=filtered.status,
+        min_barrier=filtered.min_barrier,
+        num_constraints=filtered.num_constraints,
+        solve_time=filtered.solve_time,
+        alpha=params["alpha"],
+        gain=params["gain"],
+        tangential=params["tangential"],
+        min_distance=min_distance,
+        scans=scans,
+        scan_geometry=scan_geometry,
+    )
+
+
+def run_ticks(episode, on_tick, progress: bool, label: str, postfix) -> None:
+    """Steps ``episode`` (``running``, ``step() -> Tick``, ``max_steps``) to its end.
+
+    Args:
+        on_tick: sees every tick, or None.
+        progress: show a progress bar labelled ``label`` with ``postfix()`` (a dict) after it.
+    """
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=episode.max_steps, desc=label, unit="tick", leave=False)
+    try:
+        while episode.running:
+            tick = episode.step()
+            if on_tick is not None:
+                on_tick(tick)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(postfix(), refresh=False)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
 class PerceivedFilter:
     """The unicycle CBF filter, fed with what each robot perceives.
 
@@ -165,7 +225,7 @@ class PerceivedFilter:
             start = time.perf_counter()
             report = self.cbf.filter_with_report(poses, commands, alpha, obstacles, responsibility)
             elapsed = np.full(count, (time.perf_counter() - start) / count)
-            return (
+            return Filtered(
                 report.commands,
                 report.status,
                 report.min_barrier,
@@ -206,7 +266,7 @@ class PerceivedFilter:
             safe[robot], status[robot] = report.commands[0], report.status[0]
             barrier[robot], constraints[robot] = report.min_barrier[0], report.num_constraints[0]
             elapsed[robot] = time.perf_counter() - start
-        return safe, status, barrier, constraints, elapsed
+        return Filtered(safe, status, barrier, constraints, elapsed)
 
 
 class ScenarioRun:
@@ -328,10 +388,10 @@ class ScenarioRun:
         scans = None
         if self.lidar is not None:
             obstacles, scans = None, self.lidar.scan(self.world)  # seen only by the lidar
-        safe, status, barrier, constraints, solve_time = self.filter(
+        filtered = self.filter(
             self._poses, nominal, params["alpha"], obstacles, params["responsibility"], scans
         )
-        self.world.command(safe)
+        self.world.command(filtered.commands)
         self.world.advance(self.instance.dt)
 
         self._poses = self.world.poses()
@@ -347,50 +407,33 @@ class ScenarioRun:
             self._radii,
             geometry.distances,
             geometry.obstacle_gaps,
-            torch.tensor(status).unsqueeze(0),
+            torch.tensor(filtered.status).unsqueeze(0),
             torch.tensor([True]),
         )
         self.steps += 1
         self.wall_seconds += time.perf_counter() - start
         if self.config.real_time:
             time.sleep(max(0.0, self.instance.dt - (time.perf_counter() - start)))
-        return Tick(
-            time=self.world.time,
-            poses=self._poses,
-            velocities=self._velocities,
-            yaw_rates=self._yaw_rates,
-            nominal=nominal,
-            commands=safe,
-            status=status,
-            min_barrier=barrier,
-            num_constraints=constraints,
-            solve_time=solve_time,
-            alpha=params["alpha"],
-            gain=params["gain"],
-            tangential=params["tangential"],
-            min_distance=float(geometry.distances.min()),
-            scans=scans,
-            scan_geometry=None if self.lidar is None else self.lidar.config.geometry,
+        return make_tick(
+            self.world.time,
+            self._poses,
+            self._velocities,
+            self._yaw_rates,
+            nominal,
+            filtered,
+            params,
+            float(geometry.distances.min()),
+            scans,
+            None if self.lidar is None else self.lidar.config.geometry,
         )
 
     def run(self, on_tick: Callable[[Tick], None] | None = None, progress: bool = False) -> None:
         """Steps until every robot arrived or the step limit; ``on_tick`` sees every tick."""
-        bar = None
-        if progress:
-            from tqdm import tqdm
 
-            bar = tqdm(total=self.max_steps, desc=self.instance.name, unit="tick", leave=False)
-        try:
-            while self.running:
-                tick = self.step()
-                if on_tick is not None:
-                    on_tick(tick)
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(arrived=int(self.metrics.arrived.sum()), refresh=False)
-        finally:
-            if bar is not None:
-                bar.close()
+        def postfix() -> dict:
+            return {"arrived": int(self.metrics.arrived.sum())}
+
+        run_ticks(self, on_tick, progress, self.instance.name, postfix)
 
     def episode(self) -> EpisodeMetrics:
         """The run's metrics, with collisions counted from PyBullet contacts."""

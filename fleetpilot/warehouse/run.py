@@ -28,7 +28,7 @@ from fleetpilot.envs.tuners import make_tuner
 from fleetpilot.mapf.waypoints import WaypointPlanner
 from fleetpilot.safety import UnicycleCBF
 from fleetpilot.safety.status import SafetyMode
-from fleetpilot.sim.runner import PerceivedFilter, SimConfig, Tick
+from fleetpilot.sim.runner import PerceivedFilter, SimConfig, Tick, make_tick, run_ticks
 from fleetpilot.sim.scenario_world import build_world, control_substeps, robot_names, shared_robot
 from fleetpilot.sim.tuner_stage import TunerStage
 from fleetpilot.warehouse.dispatch import Leg, TaskDispatcher
@@ -157,62 +157,43 @@ class WarehouseRun:
         # Within the robot's limits already, so that filter interventions measure safety only.
         limits = np.array([self.robot.max_speed, self.robot.max_turn_rate])
         nominal = np.clip(nominal.numpy(), -limits, limits)
-        safe, status, barrier, constraints, solve_time = self.filter(
+        filtered = self.filter(
             self._poses,
             nominal,
             params["alpha"],
             self.instance.world.obstacles,
             params["responsibility"],
         )
-        self.world.command(safe)
+        self.world.command(filtered.commands)
         self.world.advance(self.instance.world.dt)
         self._poses = self.world.poses()
         self._velocities, self._yaw_rates = self.world.velocities()
         self._perception.record(self.world.time, self._poses, self._velocities)
-        intervened = status != SafetyMode.NOMINAL
+        intervened = filtered.status != SafetyMode.NOMINAL
         busy = self.dispatcher.leg != Leg.IDLE
         min_distance = self.tracker.tick(self._poses[:, :2], self._velocities, busy, intervened)
         self.steps += 1
         self.wall_seconds += time.perf_counter() - start
         if self.config.real_time:
             time.sleep(max(0.0, self.instance.world.dt - (time.perf_counter() - start)))
-        return Tick(
-            time=self.world.time,
-            poses=self._poses,
-            velocities=self._velocities,
-            yaw_rates=self._yaw_rates,
-            nominal=nominal,
-            commands=safe,
-            status=status,
-            min_barrier=barrier,
-            num_constraints=constraints,
-            solve_time=solve_time,
-            alpha=params["alpha"],
-            gain=params["gain"],
-            tangential=params["tangential"],
-            min_distance=min_distance,
+        return make_tick(
+            self.world.time,
+            self._poses,
+            self._velocities,
+            self._yaw_rates,
+            nominal,
+            filtered,
+            params,
+            min_distance,
         )
 
     def run(self, on_tick: Callable[[Tick], None] | None = None, progress: bool = False) -> None:
         """Steps to the horizon (or the step limit); ``on_tick`` sees every tick."""
-        bar = None
-        if progress:
-            from tqdm import tqdm
 
-            bar = tqdm(
-                total=self.max_steps, desc=self.instance.scenario.name, unit="tick", leave=False
-            )
-        try:
-            while self.running:
-                tick = self.step()
-                if on_tick is not None:
-                    on_tick(tick)
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(delivered=len(self.dispatcher.deliveries), refresh=False)
-        finally:
-            if bar is not None:
-                bar.close()
+        def postfix() -> dict:
+            return {"delivered": len(self.dispatcher.deliveries)}
+
+        run_ticks(self, on_tick, progress, self.instance.scenario.name, postfix)
 
     def metrics(self) -> WarehouseMetrics:
         """The episode's summary so far."""

@@ -112,3 +112,11 @@ def test_pipeline_stages_are_validated_and_swappable():
         PipelineSpec(allocation_period=0.0)
     # The learned preset's tuner resolves against the repository from any working directory.
     assert PRESETS["learned"].resolved_tuner().endswith("policies/cbf_tuner_gnn")
+
+
+@pytest.mark.parametrize("path", sorted(__import__("glob").glob("sim/scenarios/warehouse_*.yaml")))
+def test_every_shipped_warehouse_loads_and_samples(path):
+    scenario = load_warehouse(path)
+    instance = scenario.sample()
+    assert instance.num_robots == scenario.num_robots and instance.tasks
+    assert len(scenario.layout.pick_cells) and len(scenario.layout.drop_cells)
