@@ -74,7 +74,9 @@ def _scenario_paths(args: argparse.Namespace) -> list[Path]:
         return list(args.scenario)
     if not args.grid_search:
         raise ValueError("--scenario: required unless --grid-search is given")
-    return sorted(SCENARIO_DIR.glob("*.yaml"))
+    from fleetpilot.scenarios.loader import navigation_files
+
+    return navigation_files(SCENARIO_DIR)
 
 
 def _print_summary(summary: dict) -> None:

@@ -206,7 +206,9 @@ def parse_scenario(data: Any, source: str) -> Scenario:
     return scenario
 
 
-def _parse_agent(reader: FieldReader, raw: Any, where: str, robot_kwargs: dict[str, Any]) -> AgentSpec:
+def _parse_agent(
+    reader: FieldReader, raw: Any, where: str, robot_kwargs: dict[str, Any]
+) -> AgentSpec:
     data = reader.mapping(
         raw, where, ("start", "goal", "heading", *_robot_fields()), ("start", "goal")
     )
@@ -279,3 +281,17 @@ def load_scenario(path: str | Path) -> Scenario:
     except yaml.YAMLError as error:
         raise ScenarioError(f"{source}: not valid YAML: {error}") from error
     return parse_scenario(data, source)
+
+
+def navigation_files(directory: str | Path) -> list[Path]:
+    """The navigation scenario files in ``directory``: its ``*.yaml`` files without a ``kind``
+    (files with one, such as ``kind: warehouse`` floors, follow their own schema)."""
+    paths = []
+    for path in sorted(Path(directory).glob("*.yaml")):
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError:
+            data = None  # malformed: kept, so that loading it reports the error
+        if not (isinstance(data, dict) and "kind" in data):
+            paths.append(path)
+    return paths

@@ -1,7 +1,6 @@
 """The batched environment: hand-computed motion, seeded repeats, safety in every scenario."""
 
 import math
-from pathlib import Path
 
 import pytest
 import torch
@@ -11,9 +10,7 @@ from fleetpilot.envs.evaluate import run_episodes
 from fleetpilot.envs.graph import NODE_FEATURES
 from fleetpilot.safety.status import SafetyMode
 from fleetpilot.scenarios import load_scenario, parse_scenario
-
-SCENARIO_DIR = Path(__file__).resolve().parents[2] / "sim" / "scenarios"
-SHIPPED = sorted(SCENARIO_DIR.glob("*.yaml"))
+from tests.envs.shipped import SCENARIO_DIR, SHIPPED
 
 
 def one_agent(dynamics="single_integrator", heading=0.0):

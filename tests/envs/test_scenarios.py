@@ -6,9 +6,7 @@ import numpy as np
 import pytest
 
 from fleetpilot.scenarios import ScenarioError, load_scenario, parse_scenario
-
-SCENARIO_DIR = Path(__file__).resolve().parents[2] / "sim" / "scenarios"
-SHIPPED = sorted(SCENARIO_DIR.glob("*.yaml"))
+from tests.envs.shipped import SCENARIO_DIR, SHIPPED
 
 
 def test_the_required_scenarios_are_shipped():
