@@ -269,6 +269,21 @@ class PerceivedFilter:
         return Filtered(safe, status, barrier, constraints, elapsed)
 
 
+def scenario_filter(instance: ScenarioInstance, walls: bool = True) -> UnicycleCBF:
+    """The unicycle CBF filter for ``instance``'s robots: its safety and sensing distances, the
+    shared robot's limits, its control period and, if ``walls``, its arena walls."""
+    robot = shared_robot(instance)
+    return UnicycleCBF(
+        safety_distance=instance.safety_distance,
+        sensing_radius=instance.sensing_radius,
+        max_speed=robot.max_speed,
+        max_turn_rate=robot.max_turn_rate,
+        projection_distance=robot.projection_distance,
+        dt=instance.dt,
+        arena=instance.arena.bounds if walls else None,
+    )
+
+
 class ScenarioRun:
     """One episode of a scenario instance in a fresh PyBullet world.
 
@@ -283,8 +298,6 @@ class ScenarioRun:
     ) -> None:
         self.instance = instance
         self.tuner = tuner
-        if callable(getattr(tuner, "reset", None)):
-            tuner.reset()  # policies with state (e.g. a noise stream) start each episode afresh
         self.config = config or SimConfig()
         self.robot = shared_robot(instance)
         self.substeps = control_substeps(instance, self.config.physics_dt)
@@ -304,16 +317,8 @@ class ScenarioRun:
         self.lidar = None if lidar is None else SimulatedLidar(lidar, self.config.perception_seed)
         silent = instance.num_agents - self.config.silent_robots
         self.filter = PerceivedFilter(
-            UnicycleCBF(
-                safety_distance=instance.safety_distance,
-                sensing_radius=instance.sensing_radius,
-                max_speed=self.robot.max_speed,
-                max_turn_rate=self.robot.max_turn_rate,
-                projection_distance=self.robot.projection_distance,
-                dt=instance.dt,
-                # The world's walls, unless only the lidar may see them.
-                arena=instance.arena.bounds if lidar is None else None,
-            ),
+            # The world's walls, unless only the lidar may see them.
+            scenario_filter(instance, walls=lidar is None),
             self.perception,
             None
             if lidar is None

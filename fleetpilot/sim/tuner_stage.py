@@ -41,6 +41,8 @@ class TunerStage:
         self, tuner: Tuner, num_robots: int, sensing_radius: float, obstacles: np.ndarray
     ) -> None:
         self.tuner = tuner
+        if callable(getattr(tuner, "reset", None)):
+            tuner.reset()  # policies with state (e.g. a noise stream) start each episode afresh
         self.layout = ActionLayout(tuple(tuner.action_parameters))
         self.obstacles, self.obstacle_mask = obstacle_tensors(obstacles)
         self._graph = NeighbourGraphBuilder(1, num_robots, sensing_radius, torch.device("cpu"))

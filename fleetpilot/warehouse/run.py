@@ -26,9 +26,15 @@ from fleetpilot.envs.dynamics import velocity_to_unicycle
 from fleetpilot.envs.nominal import go_to_goal
 from fleetpilot.envs.tuners import make_tuner
 from fleetpilot.mapf.waypoints import WaypointPlanner
-from fleetpilot.safety import UnicycleCBF
 from fleetpilot.safety.status import SafetyMode
-from fleetpilot.sim.runner import PerceivedFilter, SimConfig, Tick, make_tick, run_ticks
+from fleetpilot.sim.runner import (
+    PerceivedFilter,
+    SimConfig,
+    Tick,
+    make_tick,
+    run_ticks,
+    scenario_filter,
+)
 from fleetpilot.sim.scenario_world import build_world, control_substeps, robot_names, shared_robot
 from fleetpilot.sim.tuner_stage import TunerStage
 from fleetpilot.warehouse.dispatch import Leg, TaskDispatcher
@@ -68,25 +74,15 @@ class WarehouseRun:
             gui=self.config.gui,
             physics_dt=self.config.physics_dt,
             perception_seed=self.config.perception_seed,
+            world_config=self.config.world,
         )
-        tuner = make_tuner(self.pipeline.resolved_tuner())
-        if callable(getattr(tuner, "reset", None)):
-            tuner.reset()
         self.tuner = TunerStage(
-            tuner, instance.num_robots, world_spec.sensing_radius, world_spec.obstacles
+            make_tuner(self.pipeline.resolved_tuner()),
+            instance.num_robots,
+            world_spec.sensing_radius,
+            world_spec.obstacles,
         )
-        self.filter = PerceivedFilter(
-            UnicycleCBF(
-                safety_distance=world_spec.safety_distance,
-                sensing_radius=world_spec.sensing_radius,
-                max_speed=self.robot.max_speed,
-                max_turn_rate=self.robot.max_turn_rate,
-                projection_distance=self.robot.projection_distance,
-                dt=world_spec.dt,
-                arena=world_spec.arena.bounds,
-            ),
-            perception,
-        )
+        self.filter = PerceivedFilter(scenario_filter(world_spec), perception)
         self.planner = WaypointPlanner(
             instance.layout.grid, instance.layout.frame, self.pipeline.planner, seed=instance.seed
         )
