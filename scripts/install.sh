@@ -19,6 +19,7 @@ ensure_system_packages() {
   command -v cmake >/dev/null || missing+=(cmake)
   command -v g++ >/dev/null || missing+=(g++)
   command -v git >/dev/null || missing+=(git)
+  command -v xvfb-run >/dev/null || missing+=(xvfb) # a virtual display for the --gui test
   "$python_bin" -c "import venv, ensurepip" 2>/dev/null || missing+=(python3-venv)
   local include
   include=$("$python_bin" -c "import sysconfig; print(sysconfig.get_paths()['include'])")
@@ -58,4 +59,17 @@ fi
 
 log "building the ROS 2 interfaces (msg/) with colcon"
 "$venv/bin/python" scripts/build_interfaces.py
+
+# Optional: Foxglove's MCAP/ROS 2 readers, used by a test to check recorded bags decode in
+# Foxglove. Without node/npm that test is skipped; nothing else needs them.
+checker=scripts/foxglove_bag_check
+if command -v npm >/dev/null && command -v node >/dev/null; then
+  if [ ! -d "$checker/node_modules/@mcap/core" ]; then
+    log "installing Foxglove's bag readers (npm, for the bag check)"
+    npm ci --prefix "$checker" --silent --no-audit --no-fund \
+      || log "warning: npm ci failed; the Foxglove bag check will be skipped"
+  fi
+else
+  log "node/npm not found: the Foxglove bag check will be skipped"
+fi
 log "done: run '.venv/bin/fleetpilot doctor' to check every part"

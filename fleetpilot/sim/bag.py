@@ -92,9 +92,7 @@ class BagWriter:
                     position=t["geometry_msgs/msg/Point"](
                         x=float(pose[0]), y=float(pose[1]), z=0.0
                     ),
-                    orientation=t["geometry_msgs/msg/Quaternion"](
-                        x=0.0, y=0.0, z=math.sin(yaw / 2), w=math.cos(yaw / 2)
-                    ),
+                    orientation=self._yaw_quaternion(yaw),
                 ),
                 covariance=np.zeros(36),
             ),
@@ -103,6 +101,38 @@ class BagWriter:
             ),
         )
         self._write(f"/{robot}/odom", "nav_msgs/msg/Odometry", time, message)
+
+    def transforms(self, time: float, robots: list[str], poses: np.ndarray) -> None:
+        """``/tf``: ``map -> <robot>/base_link`` from each pose (R, 3) [x, y, yaw], and the
+        identity ``<robot>/base_link -> <robot>/base_scan``, so RViz and Foxglove's 3D panel
+        can place every robot and its scans."""
+        t = self._types
+        identity = np.array([0.0, 0.0, 0.0])
+        frames = [
+            (self.frame_id, f"{robot}/base_link", pose)
+            for robot, pose in zip(robots, poses, strict=True)
+        ] + [(f"{robot}/base_link", f"{robot}/base_scan", identity) for robot in robots]
+        message = t["tf2_msgs/msg/TFMessage"](
+            transforms=[
+                t["geometry_msgs/msg/TransformStamped"](
+                    header=self._header(time, parent),
+                    child_frame_id=child,
+                    transform=t["geometry_msgs/msg/Transform"](
+                        translation=t["geometry_msgs/msg/Vector3"](
+                            x=float(pose[0]), y=float(pose[1]), z=0.0
+                        ),
+                        rotation=self._yaw_quaternion(float(pose[2])),
+                    ),
+                )
+                for parent, child, pose in frames
+            ]
+        )
+        self._write("/tf", "tf2_msgs/msg/TFMessage", time, message)
+
+    def _yaw_quaternion(self, yaw: float):
+        return self._types["geometry_msgs/msg/Quaternion"](
+            x=0.0, y=0.0, z=math.sin(yaw / 2), w=math.cos(yaw / 2)
+        )
 
     def _twist_message(self, forward: float, lateral: float, yaw_rate: float):
         vector = self._types["geometry_msgs/msg/Vector3"]

@@ -90,6 +90,7 @@ class RunRecorder:
     def __call__(self, tick: Tick) -> None:
         """Records one tick (pass the recorder as ``ScenarioRun.run(on_tick=...)``)."""
         self.record.append(tick.time, tick.poses, tick.status, tick.alpha, tick.min_distance)
+        self.bag.transforms(tick.time, self.names, tick.poses)
         for index, name in enumerate(self.names):
             self.bag.odometry(
                 name, tick.time, tick.poses[index], tick.velocities[index], tick.yaw_rates[index]

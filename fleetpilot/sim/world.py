@@ -150,6 +150,8 @@ class PyBulletWorld:
         self._touching: set[tuple[int, int]] = set()
         self.contacts: list[Contact] = []
         self._state: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+        if self.config.gui:
+            self._frame_gui_camera(start_poses)
 
     # Construction -----------------------------------------------------------------------------
     def _create_static(self, shape: int, position, size: dict) -> int:
@@ -177,6 +179,22 @@ class PyBulletWorld:
             self._create_static(pybullet.GEOM_BOX, (x, y, h / 2), {"halfExtents": (hx, hy, h / 2)})
             for (x, y), (hx, hy) in walls
         ]
+
+    def _frame_gui_camera(self, start_poses: np.ndarray) -> None:
+        """Points the window's camera down at the arena (or the robots), side panels hidden,
+        so the whole scenario is in view when the window opens."""
+        if self._arena is not None:
+            x_min, y_min, x_max, y_max = self._arena
+        else:
+            (x_min, y_min), (x_max, y_max) = start_poses[:, :2].min(0), start_poses[:, :2].max(0)
+        span = max(x_max - x_min, y_max - y_min, 2.0)
+        self._call.configureDebugVisualizer(pybullet.COV_ENABLE_GUI, 0)
+        self._call.resetDebugVisualizerCamera(
+            cameraDistance=0.8 * span,
+            cameraYaw=0.0,
+            cameraPitch=-75.0,
+            cameraTargetPosition=((x_min + x_max) / 2, (y_min + y_max) / 2, 0.0),
+        )
 
     def _load_robot(self, pose: np.ndarray) -> int:
         body = self._call.loadURDF(

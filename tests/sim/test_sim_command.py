@@ -59,16 +59,26 @@ def test_sim_prints_eval_nav_metrics_and_records_a_readable_bag(tmp_path, capsys
     with Reader(out / "bag") as reader:
         counts = {c.topic: c.msgcount for c in reader.connections}
         types = {c.topic: c.msgtype for c in reader.connections}
-        assert counts == {f"/robot_{r}/{t}": TICKS for r in (0, 1) for t in TOPICS}
+        assert counts == {"/tf": TICKS} | {
+            f"/robot_{r}/{t}": TICKS for r in (0, 1) for t in TOPICS
+        }
         assert types["/robot_0/odom"] == "nav_msgs/msg/Odometry"
         assert types["/robot_1/safety_status"] == "fleetpilot/msg/SafetyStatus"
         store = fleetpilot_typestore()
         last = {}
         for connection, timestamp, raw in reader.messages():
             last[connection.topic] = (timestamp, store.deserialize_cdr(raw, connection.msgtype))
+    transforms = {tf.child_frame_id: tf for tf in last["/tf"][1].transforms}
+    assert set(transforms) == {
+        f"robot_{r}/{f}" for r in (0, 1) for f in ("base_link", "base_scan")
+    }
     timestamp, odom = last["/robot_0/odom"]
     assert timestamp == pytest.approx(TICKS * 0.1e9, abs=1e6)
     assert -2.0 < odom.pose.pose.position.x < 0.0  # moved right from x = -2
+    base = transforms["robot_0/base_link"]
+    assert base.header.frame_id == "map" and base.header.stamp == odom.header.stamp
+    assert base.transform.translation.x == odom.pose.pose.position.x
+    assert base.transform.rotation.z == odom.pose.pose.orientation.z
     safety = last["/robot_1/safety_status"][1]
     assert safety.agent_id == "robot_1" and safety.mode in set(SafetyMode)
     assert last["/robot_0/cbf_params"][1].alpha == 1.0
