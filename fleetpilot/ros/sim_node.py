@@ -18,6 +18,7 @@ steps only while active, at ``rate_hz`` x ``real_time_factor`` of wall time.
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -44,6 +45,7 @@ from fleetpilot.ros.convert import (
 from fleetpilot.ros.lifecycle import run_lifecycle_node
 from fleetpilot.ros.params import declare_float, declare_int, declare_value
 from fleetpilot.ros.qos import COMMAND_QOS
+from fleetpilot.sim.world import WorldConfig
 
 SCENARIO_DIRECTORY = Path("sim") / "scenarios"
 
@@ -104,7 +106,9 @@ class SimNode(LifecycleNode):
         declare_int(self, "perception_seed", 0, 0, 2**31 - 1, "perception noise seed")
         declare_value(self, "frame_id", "map", "world frame of every published pose")
         declare_float(self, "rate_hz", 50.0, 1.0, 100.0, "control/publish rate [Hz]")
-        declare_float(self, "physics_dt", 0.01, 0.001, 0.05, "physics step [s]")
+        declare_float(
+            self, "physics_dt", 0.0, 0.0, 0.05, "physics step [s]; 0: the longest <= 20 ms"
+        )
         declare_float(self, "real_time_factor", 1.0, 0.05, 20.0, "sim seconds per wall second")
         declare_float(self, "command_timeout", 0.5, 0.01, 10.0, "stale cmd_vel stops a robot [s]")
         declare_float(self, "lidar_rate_hz", 0.0, 0.0, 100.0, "scans per second; 0: no lidar")
@@ -135,7 +139,9 @@ class SimNode(LifecycleNode):
                 value("scenario").value, value("num_agents").value, value("seed").value
             )
             self._step = 1.0 / value("rate_hz").value
-            physics_dt = value("physics_dt").value
+            physics_dt = value("physics_dt").value or self._step / math.ceil(
+                self._step / WorldConfig.physics_dt - 1e-9
+            )  # 0: the world's default step, shortened to divide the control period
             substeps = round(self._step / physics_dt)
             if substeps < 1 or abs(substeps * physics_dt - self._step) > 1e-9:
                 raise ValueError(
