@@ -10,6 +10,11 @@ same perception noise seed:
   its own simulated scan, ``fleetpilot.safety.scan_obstacles``), and the last K robots report
   nothing (only lidars see them).
 
+Both conditions use the scenario file's nominal controller (``nominal:``; ``--nominal`` overrides
+it): with ``waypoints`` every robot follows an A* path through the static map (walls and
+pillars, never robots), the map a real robot is given; the filters still get the obstacles only
+as described above.
+
 Reported per scenario and condition: PyBullet contacts by kind (robot pairs, obstacles,
 arena walls; summed over seeds: the target is 0), success rate (every robot arrived), makespan
 (mean over successful episodes), mean time to goal (robots that arrived), mean path length
@@ -27,6 +32,7 @@ Prints a Markdown table, then the results as one JSON object on the last line.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -43,7 +49,8 @@ sys.path.insert(0, str(ROOT))
 
 from fleetpilot.envs.tuners import make_tuner  # noqa: E402
 from fleetpilot.safety.status import SafetyMode  # noqa: E402
-from fleetpilot.scenarios import ScenarioInstance, load_scenario  # noqa: E402
+from fleetpilot.scenarios import NominalSpec, ScenarioInstance, load_scenario  # noqa: E402
+from fleetpilot.scenarios.schema import NOMINAL_TYPES  # noqa: E402
 from fleetpilot.sim.lidar import LidarConfig  # noqa: E402
 from fleetpilot.sim.run import perception_seed  # noqa: E402
 from fleetpilot.sim.runner import ScenarioRun, SimConfig, Tick  # noqa: E402
@@ -82,10 +89,13 @@ class InterventionCounter:
         return self.changed / self.driving if self.driving else None
 
 
-def sim_config(instance: ScenarioInstance, condition: str, args, noise_seed: int) -> SimConfig:
-    """The run settings of one condition; both share the perception noise seed."""
+def sim_config(
+    instance: ScenarioInstance, condition: str, args, noise_seed: int, nominal: NominalSpec
+) -> SimConfig:
+    """The run settings of one condition; both share the perception noise seed and the
+    nominal controller."""
     if condition == "known":
-        return SimConfig(max_steps=args.max_steps, perception_seed=noise_seed)
+        return SimConfig(max_steps=args.max_steps, perception_seed=noise_seed, nominal=nominal)
     # Range just beyond the sensing radius, as `fleetpilot sim --lidar`: farther returns are
     # gated out anyway, and long rays cost ray-test time.
     lidar = LidarConfig(beams=args.beams, range_max=1.5 * instance.sensing_radius)
@@ -94,6 +104,7 @@ def sim_config(instance: ScenarioInstance, condition: str, args, noise_seed: int
         perception_seed=noise_seed,
         lidar=lidar,
         silent_robots=args.silent_robots,
+        nominal=nominal,
     )
 
 
@@ -192,11 +203,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--silent-robots", type=int, default=3, help="robots only lidars see (lidar condition)"
     )
     parser.add_argument("--beams", type=int, default=360, help="lidar beams per full turn")
+    parser.add_argument(
+        "--nominal",
+        help=f"nominal controller for every scenario ({', '.join(NOMINAL_TYPES)}; default: "
+        "each scenario file's nominal.type)",
+    )
     parser.add_argument("--max-steps", type=int, help="cut episodes short [ticks]")
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the results here")
     args = parser.parse_args(argv)
     if args.seeds < 1:
         parser.error(f"--seeds: expected an integer >= 1, got {args.seeds}")
+    if args.nominal is not None and args.nominal not in NOMINAL_TYPES:
+        parser.error(
+            f"--nominal: expected one of {', '.join(NOMINAL_TYPES)}, got {args.nominal!r}"
+        )
     if args.silent_robots < 0:
         parser.error(f"--silent-robots: expected an integer >= 0, got {args.silent_robots}")
     return args
@@ -210,13 +230,18 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     results: dict[str, dict] = {}
     episodes: dict[str, dict] = {}
+    nominals: dict[str, dict] = {}
     for path in args.scenarios:
         scenario = load_scenario(path)
+        nominal = scenario.nominal
+        if args.nominal is not None:
+            nominal = dataclasses.replace(nominal, type=args.nominal)
         per_condition: dict[str, list[dict]] = {condition: [] for condition in CONDITIONS}
         for seed in range(args.seeds):
             instance = scenario.sample(seed=(seed, 0, 0))
             for condition in CONDITIONS:
-                config = sim_config(instance, condition, args, perception_seed(seed, 0))
+                noise_seed = perception_seed(seed, 0)
+                config = sim_config(instance, condition, args, noise_seed, nominal)
                 episode = run_episode(instance, tuner, config)
                 per_condition[condition].append({"seed": seed, **episode})
                 print(
@@ -225,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
                     file=sys.stderr,
                 )
         results[scenario.name] = {c: aggregate(e) for c, e in per_condition.items()}
+        nominals[scenario.name] = dataclasses.asdict(nominal)
         episodes[scenario.name] = per_condition
     report = {
         "command": "benchmarks/perception_eval.py "
@@ -240,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
             "load_average_before": load_before,
             "load_average_after": os.getloadavg(),
         },
+        "nominal": nominals,
         "results": results,
         "episodes": episodes,
     }

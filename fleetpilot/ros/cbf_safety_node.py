@@ -176,6 +176,8 @@ class CbfSafetyNode(LifecycleNode):
                 max_obstacles=value("scan_max_obstacles").value,
                 body_radius=value("body_radius").value,
                 range_sigma=value("scan_range_sigma").value,
+                # An unreported robot may come this much closer before the next tick.
+                motion_margin=value("neighbor_max_speed").value / value("control_rate_hz").value,
             )
             if value("use_scan").value
             else None,

@@ -14,7 +14,10 @@ one planar scan into at most ``max_obstacles`` circles the filter's obstacle row
    equal sectors and each sector keeps its nearest return.
 4. **Inflate**: each kept return becomes a circle of radius ``noise_sigmas`` x ``range_sigma``
    (sensor noise) + half the gap between adjacent beams at that range (r x increment / 2), so
-   a surface sampled by the beams leaves no gap wider than the circles cover.
+   a surface sampled by the beams leaves no gap wider than the circles cover, + ``motion_margin``:
+   a return may be a robot that reports nothing and keeps moving while the filter treats it
+   as still; the margin (its top speed x the control period) covers how far it can come
+   closer before the next tick's scan sees it again.
 
 What survives the approximation. The nearest return of the whole scan is always kept (it is
 the nearest of its sector), so the CBF keeps the robot's distance to the closest surface the
@@ -75,6 +78,8 @@ class ScanReduction:
         range_sigma: standard deviation of the range noise [m].
         noise_sigmas: how many sigmas the circles are inflated by.
         neighbour_margin: extra radius around known neighbours whose returns are masked [m].
+        motion_margin: extra radius of every circle for returns that may be moving [m]: an
+            unreported robot's top speed x the control period (0 for a static world).
     """
 
     max_range: float = 2.0
@@ -83,9 +88,10 @@ class ScanReduction:
     range_sigma: float = 0.01
     noise_sigmas: float = 3.0
     neighbour_margin: float = 0.05
+    motion_margin: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("max_range", "body_radius", "range_sigma", "noise_sigmas"):
+        for name in ("max_range", "body_radius", "range_sigma", "noise_sigmas", "motion_margin"):
             value = getattr(self, name)
             if not np.isfinite(value) or value < 0:
                 raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
@@ -167,6 +173,7 @@ def scan_to_obstacles(
     radius = (
         reduction.noise_sigmas * reduction.range_sigma
         + distances[nearest] * geometry.angle_increment / 2
+        + reduction.motion_margin
     )
     radius = np.maximum(radius, 1e-3)  # the filter needs positive radii
     return np.column_stack([points[nearest], radius])

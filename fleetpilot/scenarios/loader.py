@@ -23,6 +23,7 @@ from fleetpilot.scenarios.schema import (
     Arena,
     FittedArena,
     GeneratorSpec,
+    NominalSpec,
     Obstacle,
     PerceptionSpec,
     RobotSpec,
@@ -42,6 +43,7 @@ SCENARIO_KEYS = (
     "arena",
     "robot",
     "perception",
+    "nominal",
     "agents",
     "obstacles",
     "generator",
@@ -178,6 +180,9 @@ def parse_scenario(data: Any, source: str) -> Scenario:
         "perception",
         **reader.flat(PerceptionSpec, top.get("perception"), "perception"),
     )
+    nominal = reader.build(
+        NominalSpec, "nominal", **reader.flat(NominalSpec, top.get("nominal"), "nominal")
+    )
     agents = tuple(
         _parse_agent(reader, raw, f"agents[{index}]", robot_kwargs)
         for index, raw in enumerate(reader.sequence(top.get("agents", []), "agents"))
@@ -193,6 +198,7 @@ def parse_scenario(data: Any, source: str) -> Scenario:
         arena=_parse_arena(reader, top["arena"]),
         robot=robot,
         perception=perception,
+        nominal=nominal,
         agents=agents,
         obstacles=obstacles,
         generator=generator,

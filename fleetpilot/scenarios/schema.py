@@ -202,6 +202,45 @@ class PerceptionSpec:
             raise ValueError(f"dropout: expected a probability in [0, 1), got {self.dropout!r}")
 
 
+NOMINAL_TYPES = ("go-to-goal", "waypoints")
+"""Nominal controllers of the PyBullet runner (``fleetpilot.sim.nominal``)."""
+
+
+@dataclass(frozen=True)
+class NominalSpec:
+    """Which nominal controller proposes each robot's command before the safety filter.
+
+    Attributes:
+        type: ``go-to-goal`` (straight at the goal) or ``waypoints`` (an A* path on a grid of
+            the static map, the obstacles and arena walls, followed with the go-to-goal law;
+            the filter still sees only what the robot perceives).
+        resolution: planning grid cell side [m] (``waypoints``).
+        clearance: planned cells keep at least this distance from obstacle surfaces and the
+            arena walls [m] (``waypoints``).
+        lookahead: the waypoint is the farthest path cell within this distance that the robot
+            sees in a straight line on the grid [m] (``waypoints``).
+    """
+
+    type: str = "go-to-goal"
+    resolution: float = 0.25
+    clearance: float = 0.35
+    lookahead: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.type not in NOMINAL_TYPES:
+            raise ValueError(
+                f"type: expected one of {', '.join(NOMINAL_TYPES)}, got {self.type!r}"
+            )
+        for name in ("resolution", "lookahead"):
+            require_positive(name, getattr(self, name))
+        require_non_negative("clearance", self.clearance)
+        if self.lookahead < self.resolution:
+            raise ValueError(
+                f"lookahead: expected at least the resolution ({self.resolution!r} m), "
+                f"got {self.lookahead!r}"
+            )
+
+
 @dataclass(frozen=True)
 class GeneratorSpec:
     """A randomized family of layouts.
@@ -395,6 +434,7 @@ class Scenario:
             the largest body radius.
         goal_tolerance: arrival distance [m].
         perception: perception degradations.
+        nominal: the PyBullet runner's nominal controller (``fleetpilot sim``).
         description: one or two sentences for people.
         source: where the scenario came from (a file path), for error messages.
     """
@@ -411,6 +451,7 @@ class Scenario:
     safety_distance: float | None = None
     goal_tolerance: float = 0.1
     perception: PerceptionSpec = PerceptionSpec()
+    nominal: NominalSpec = NominalSpec()
     description: str = ""
     source: str = field(default="<memory>", compare=False)
 

@@ -20,6 +20,7 @@ Warehouse scenario files (``kind: warehouse``) run the whole pipeline instead
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -41,6 +42,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     stages.add_argument("--allocator", help="task allocator, e.g. greedy, two-stage")
     stages.add_argument("--planner", help="MAPF planner, e.g. pibt, follower")
     stages.add_argument("--controller", help="nominal controller (go-to-goal)")
+    parser.add_argument(
+        "--nominal",
+        metavar="TYPE",
+        help="nominal controller: go-to-goal, or waypoints (A* on the static map, then "
+        "go-to-goal at the next waypoint); default: the scenario file's nominal.type",
+    )
     parser.add_argument("--gui", action="store_true", help="open PyBullet's window (real time)")
     parser.add_argument(
         "--record", type=Path, metavar="OUT", help="write animation, plots and a bag to OUT"
@@ -90,6 +97,7 @@ def run_scenario(args: argparse.Namespace) -> dict:
     from fleetpilot.envs.metrics import summarize
     from fleetpilot.envs.tuners import make_tuner
     from fleetpilot.scenarios import load_scenario
+    from fleetpilot.scenarios.schema import NOMINAL_TYPES
     from fleetpilot.sim.lidar import LidarConfig
     from fleetpilot.sim.recorder import RunRecorder
     from fleetpilot.sim.runner import ScenarioRun, SimConfig
@@ -100,6 +108,12 @@ def run_scenario(args: argparse.Namespace) -> dict:
     if is_warehouse_file(args.scenario):
         from fleetpilot.warehouse.command import run_warehouse
 
+        if getattr(args, "nominal", None):
+            raise ValueError(
+                "--nominal: warehouse scenarios follow their planner's waypoints "
+                "(choose the pipeline's --planner and --controller)"
+            )
+
         return run_warehouse(args)
     for flag in ("pipeline", "allocator", "planner", "controller"):
         if getattr(args, flag, None):
@@ -109,6 +123,13 @@ def run_scenario(args: argparse.Namespace) -> dict:
     if args.seed < 0:
         raise ValueError(f"--seed: expected an integer >= 0, got {args.seed}")
     scenario = load_scenario(args.scenario)
+    nominal = scenario.nominal
+    if getattr(args, "nominal", None) is not None:
+        if args.nominal not in NOMINAL_TYPES:
+            raise ValueError(
+                f"--nominal: expected one of {', '.join(NOMINAL_TYPES)}, got {args.nominal!r}"
+            )
+        nominal = dataclasses.replace(nominal, type=args.nominal)
     args.tuner = args.tuner or DEFAULT_TUNER
     tuner = make_tuner(args.tuner)
     episodes, layout_seeds = [], []
@@ -136,6 +157,7 @@ def run_scenario(args: argparse.Namespace) -> dict:
             lidar=LidarConfig(range_max=1.5 * instance.sensing_radius) if args.lidar else None,
             silent_robots=args.silent_robots,
             world=WorldConfig(cone_friction=True) if args.cone_friction else None,
+            nominal=nominal,
         )
         recorder = None
         if args.record and episode == 0:
@@ -167,6 +189,7 @@ def run_scenario(args: argparse.Namespace) -> dict:
         "physics_dt": args.physics_dt,
         "sensing": "lidar" if args.lidar else "known obstacles",
         "silent_robots": args.silent_robots,
+        "nominal": nominal.type,
         "real_time_factor": round(sim_seconds / max(wall_seconds, 1e-9), 2),
     }
     if recording is not None:

@@ -5,7 +5,9 @@ Every control tick (the scenario's dt), for every robot:
 1. the tuner reads the neighbour-graph observation (built like the training environment's, from
    the simulator's state) and returns that robot's CBF alpha and controller gains;
 2. the go-to-goal controller proposes a planar velocity for the point ahead of the axle (zero
-   once the robot has arrived: arrived robots park), turned into a [v, omega] command;
+   once the robot has arrived: arrived robots park), turned into a [v, omega] command; it drives
+   at the goal, or with ``nominal: {type: waypoints}`` at the next waypoint of an A* path
+   through the static map (``fleetpilot.sim.nominal``; the filter never sees that map);
 3. the unicycle CBF filter makes the command safe against the neighbours the robot *perceives*
    (simulated perception: sensing radius, noise, dropout, latency) and the obstacles;
 4. the safe command becomes wheel velocity targets, and physics runs for dt.
@@ -32,8 +34,9 @@ from fleetpilot.envs.nominal import go_to_goal
 from fleetpilot.envs.tuners import Tuner
 from fleetpilot.safety import UnicycleCBF
 from fleetpilot.safety.scan_obstacles import ScanGeometry, ScanReduction, scan_to_obstacles
-from fleetpilot.scenarios import ScenarioInstance
+from fleetpilot.scenarios import NominalSpec, ScenarioInstance
 from fleetpilot.sim.lidar import LidarConfig, SimulatedLidar
+from fleetpilot.sim.nominal import make_nominal
 from fleetpilot.sim.perception import NeighbourPerception
 from fleetpilot.sim.scenario_world import build_world, control_substeps, shared_robot
 from fleetpilot.sim.tuner_stage import TunerStage
@@ -58,6 +61,8 @@ class SimConfig:
             report nothing); only lidars see them. Needs ``lidar``.
         world: the other physics settings (solver, friction model, contacts); None for the
             defaults of ``WorldConfig``. ``physics_dt`` and ``gui`` above take precedence.
+        nominal: the nominal controller; None for go-to-goal (``fleetpilot sim`` passes the
+            scenario file's ``nominal:`` block, or ``--nominal``).
     """
 
     physics_dt: float = 0.02
@@ -70,8 +75,11 @@ class SimConfig:
     lidar: LidarConfig | None = None
     silent_robots: int = 0
     world: WorldConfig | None = None
+    nominal: NominalSpec | None = None
 
     def __post_init__(self) -> None:
+        if self.nominal is not None and not isinstance(self.nominal, NominalSpec):
+            raise ValueError(f"nominal: expected a NominalSpec or None, got {self.nominal!r}")
         if self.silent_robots < 0 or (self.silent_robots and self.lidar is None):
             raise ValueError(
                 f"silent_robots: expected 0, or >= 0 with a lidar, got {self.silent_robots!r}"
@@ -316,6 +324,7 @@ class ScenarioRun:
         lidar = self.config.lidar
         self.lidar = None if lidar is None else SimulatedLidar(lidar, self.config.perception_seed)
         silent = instance.num_agents - self.config.silent_robots
+        self._silent = np.arange(instance.num_agents) >= max(silent, 0)
         self.filter = PerceivedFilter(
             # The world's walls, unless only the lidar may see them.
             scenario_filter(instance, walls=lidar is None),
@@ -326,9 +335,15 @@ class ScenarioRun:
                 max_range=instance.sensing_radius,
                 body_radius=self.world.robot.body_radius,
                 range_sigma=lidar.noise_sigma,
+                # Silent robots move unseen between ticks: one tick at the team's top speed.
+                motion_margin=shared_robot(instance).max_speed * instance.dt,
             ),
             None if lidar is None else lidar.geometry,
             frozenset(self.perception.ids[max(silent, 0) :]),
+        )
+        # The building's map (obstacles and walls, never robots) for the planner only.
+        self.nominal = make_nominal(
+            self.config.nominal or NominalSpec(), instance.obstacles, instance.arena
         )
         count = instance.num_agents
         as_tensor = dict(dtype=torch.float64)
@@ -361,12 +376,22 @@ class ScenarioRun:
         """False once every robot arrived or the step limit was reached."""
         return self.steps < self.max_steps and not bool(self.metrics.arrived.all())
 
-    def _parameters(self, positions: torch.Tensor) -> dict[str, np.ndarray]:
+    def _reported_neighbours(self) -> np.ndarray:
+        """(N, N) bool: robot i knows where robot j is (j reports itself and is within the
+        sensing radius). Silent robots are known to nobody's planner."""
+        positions = self._poses[:, :2]
+        distances = np.linalg.norm(positions[:, None] - positions[None], axis=2)
+        known = distances <= self.instance.sensing_radius
+        np.fill_diagonal(known, False)
+        known[:, self._silent] = False
+        return known
+
+    def _parameters(self, positions: torch.Tensor, targets: torch.Tensor) -> dict[str, np.ndarray]:
         return self.tuner_stage(
             positions,
             self._velocities,
             self._poses[:, 2],
-            self._goals,
+            targets,
             self.metrics.arrived,
             self._geometry,
         )
@@ -377,10 +402,19 @@ class ScenarioRun:
             raise RuntimeError("step: the run has ended")
         start = time.perf_counter()
         previous = torch.tensor(self._poses[:, :2]).unsqueeze(0)
-        params = self._parameters(previous)
+        targets = self._goals
+        if self.nominal is not None:  # the tuner's observation also sees the waypoint
+            waypoints = self.nominal.waypoints(
+                self._poses[:, :2],
+                self.instance.goals,
+                self._reported_neighbours(),
+                self.instance.safety_distance,
+            )
+            targets = torch.tensor(waypoints).unsqueeze(0)
+        params = self._parameters(previous, targets)
         velocity = go_to_goal(
             previous,
-            self._goals,
+            targets,
             torch.tensor(params["gain"]).unsqueeze(0),
             self.robot.max_speed,
             torch.tensor(params["tangential"]).unsqueeze(0),

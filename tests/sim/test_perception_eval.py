@@ -42,12 +42,20 @@ def test_lidar_scenario_has_walls_pillars_and_a_team(path):
     assert instance.horizon <= 40.0  # an evaluation over several seeds stays short
 
 
+def test_the_room_plans_on_its_map_and_the_crossing_drives_straight():
+    """Go-to-goal stalls behind lidar_room's interior walls; the crossing's walls run along the
+    lanes, so it keeps the reactive controller (and stays comparable with earlier runs)."""
+    room = load_scenario(ROOT / "sim" / "scenarios" / "lidar_room.yaml")
+    assert room.nominal.type == "waypoints"
+    assert load_scenario(CROSSING).nominal.type == "go-to-goal"
+
+
 def test_lidar_only_episode_with_silent_robots_has_no_contacts():
     """The two groups meet in the intersection: every robot sees walls and pillars only by
     scan, and 3 robots are in nobody's neighbour list."""
     instance = load_scenario(CROSSING).sample(seed=(0, 0, 0))
     config = SimConfig(
-        max_steps=80,  # 8 s: both groups are through the intersection's centre
+        max_steps=120,  # 12 s: both groups are through the intersection's centre
         lidar=LidarConfig(beams=360, range_max=1.5 * instance.sensing_radius),
         silent_robots=3,
     )
@@ -77,3 +85,10 @@ def test_evaluation_script_reports_both_conditions(tmp_path, capsys):
         assert summary["episodes"] == 1
         assert set(summary["contacts"]) == {"robot", "obstacle", "wall"}
     assert any(line.startswith("| lidar_crossing | lidar, 3 silent | 1 |") for line in printed)
+    assert report["nominal"]["lidar_crossing"]["type"] == "go-to-goal"
+
+
+def test_evaluation_script_refuses_an_unknown_nominal(capsys):
+    with pytest.raises(SystemExit):
+        load_eval_script().parse_args(["--nominal", "straight"])
+    assert "--nominal" in capsys.readouterr().err
