@@ -59,6 +59,17 @@ def test_a_pillar_is_seen_at_its_surface_in_the_world_frame():
     np.testing.assert_allclose(circles[0, :2], expected_nearest, atol=0.01)
 
 
+def test_the_motion_margin_grows_every_circle_by_exactly_its_value():
+    still = scan_to_obstacles(wall_scan(1.0), GEOMETRY, (0, 0, 0), ScanReduction())
+    moving = scan_to_obstacles(
+        wall_scan(1.0), GEOMETRY, (0, 0, 0), ScanReduction(motion_margin=0.1)
+    )
+    np.testing.assert_array_equal(moving[:, :2], still[:, :2])  # same returns, same places
+    np.testing.assert_allclose(moving[:, 2] - still[:, 2], 0.1, atol=1e-12)
+    with pytest.raises(ValueError, match=r"motion_margin: expected a finite number >= 0"):
+        ScanReduction(motion_margin=-0.1)
+
+
 def test_laserscan_conventions_nan_inf_minus_inf_and_invalid_values():
     ranges = np.full(BEAMS, np.inf)  # +inf: nothing within range
     ranges[0] = np.nan  # erroneous: ignored
