@@ -30,6 +30,7 @@ GROUPS: dict[str, dict[str, str]] = {
         "follower": "fleetpilot.mapf.train_follower",
         "allocator": "fleetpilot.allocation.train_allocator",
         "flow-ppo": "fleetpilot.flow.train_flow_ppo",
+        "nav-imitation": "fleetpilot.flow.train_nav_imitation",
         "cbf-tuner": "fleetpilot.learn.train_cbf_tuner",
     },
 }

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import shlex
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, fields
@@ -119,20 +118,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             )
 
 
-def _git_commit() -> str:
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            cwd=Path(__file__).parent,
-            timeout=10,
-        )
-        return result.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
 def main(args: argparse.Namespace) -> int:
     import torch
 
@@ -159,6 +144,7 @@ def _train(args: argparse.Namespace) -> int:
     from fleetpilot.allocation.learned_decoding import decode_coalitions, trace_log_prob
     from fleetpilot.allocation.model import TwoStageConfig
     from fleetpilot.allocation.policy import DecodeConfig, TwoStagePolicy, to_tensors
+    from fleetpilot.learn.run_logging import source_commit
 
     cfg = Args(**{f.name: getattr(args, f.name) for f in fields(Args)})
     run_name = f"{cfg.env_family}__{cfg.exp_name}__{cfg.seed}__{int(time.time())}"
@@ -357,7 +343,7 @@ def _train(args: argparse.Namespace) -> int:
             "greedy_reward": round(greedy_reward, 3),
             "auction_reward": round(auction_reward, 3),
         },
-        "commit": _git_commit(),
+        "commit": source_commit(),
         "torch": torch.__version__,
     }
     out_dir = policy.save_pretrained(cfg.output_dir)

@@ -5,6 +5,8 @@ Examples::
     fleetpilot eval nav --scenario sim/scenarios/doorway.yaml --tuner fixed:alpha=1,gain=1 \\
         --episodes 16 --seed 0 --json
     fleetpilot eval nav --grid-search --episodes 8 --json   # every file in sim/scenarios/
+    fleetpilot eval nav --scenario sim/scenarios/head_on_pair.yaml --policy policies/flow_nav \
+        --episodes 16 --json   # a learned nominal controller under the CBF filter
 
 Also runnable as ``python -m fleetpilot.envs.eval_nav ...``.
 """
@@ -41,6 +43,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--tuner",
         default="fixed:alpha=1,gain=1",
         help="fixed:alpha=A,gain=K[,tangential=B] or a learned tuner's directory",
+    )
+    parser.add_argument(
+        "--policy",
+        type=Path,
+        help="a saved nominal policy's directory (fleetpilot.flow); replaces the go-to-goal "
+        "nominal, still under the CBF filter (alpha from --alpha)",
+    )
+    parser.add_argument(
+        "--alpha", type=float, default=1.0, help="CBF alpha [1/s] used with --policy"
     )
     parser.add_argument("--episodes", type=int, default=8, help="episodes (per grid setting)")
     parser.add_argument("--seed", type=int, default=0, help="base seed of the layouts")
@@ -140,6 +151,28 @@ def main(args: argparse.Namespace) -> int:
             raise ValueError("--scenario: expected exactly one file without --grid-search")
         if args.episodes < 1:
             raise ValueError(f"--episodes: expected an integer >= 1, got {args.episodes}")
+        if args.policy is not None:
+            from fleetpilot.flow.nav_policy import evaluate_policy, load_nav_policy
+
+            policy, obs_config = load_nav_policy(args.policy)
+            summary = evaluate_policy(
+                scenarios[0],
+                policy,
+                obs_config,
+                episodes=args.episodes,
+                seed=args.seed,
+                num_agents=args.agents,
+                max_steps=args.max_steps,
+                per_agent=args.per_agent,
+                alpha=args.alpha,
+            )
+            summary["policy"] = str(args.policy)
+            summary["alpha"] = args.alpha
+            if args.json:
+                print(json.dumps(summary))
+            else:
+                _print_summary(summary)
+            return 0
         tuner = make_tuner(args.tuner)
         summary = evaluate(
             scenarios[0],

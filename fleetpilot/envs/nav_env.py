@@ -27,7 +27,7 @@ from fleetpilot.envs.config import NavEnvConfig
 from fleetpilot.envs.dynamics import MOTION_MODELS
 from fleetpilot.envs.graph import Geometry, NeighbourGraphBuilder, compute_geometry
 from fleetpilot.envs.metrics import EpisodeMetrics, MetricsConfig, MetricsTracker
-from fleetpilot.envs.nominal import go_to_goal
+from fleetpilot.envs.nominal import clip_norm, go_to_goal
 from fleetpilot.scenarios import RobotSpec, ScenarioInstance
 
 PADDING_OBSTACLE = (1.0e4, 1.0e4, 1.0e-3)
@@ -198,7 +198,10 @@ class NavEnv:
         return self._observe(), {"layout_seeds": self.layout_seeds}
 
     def step(
-        self, action: torch.Tensor, responsibility: torch.Tensor | None = None
+        self,
+        action: torch.Tensor,
+        responsibility: torch.Tensor | None = None,
+        nominal_velocity: torch.Tensor | None = None,
     ) -> tuple[Batch, torch.Tensor, torch.Tensor, torch.Tensor, dict]:
         """Advances every running environment by one tick.
 
@@ -208,6 +211,9 @@ class NavEnv:
             responsibility: optional (B, N, N) float, rho_ij in [1/2, 1] = agent i's share of
                 the pair (i, j)'s barrier condition (None: 1/2 each); the filter rejects
                 values outside [1/2, 1].
+            nominal_velocity: optional (B, N, 2) float planar velocity [m/s], world frame,
+                replacing the go-to-goal nominal (a learned nominal controller); clipped to
+                the robot's max speed and still passed through the CBF filter.
 
         Returns:
             obs: the neighbour-graph Batch after the tick (after the reset of finished
@@ -231,9 +237,14 @@ class NavEnv:
         previous = self._positions
         was_arrived = self.metrics.arrived.clone()
 
-        velocity = go_to_goal(
-            previous, self._goals, params["gain"], self.robot.max_speed, params["tangential"]
-        )
+        if nominal_velocity is None:
+            velocity = go_to_goal(
+                previous, self._goals, params["gain"], self.robot.max_speed, params["tangential"]
+            )
+        else:
+            velocity = clip_norm(
+                nominal_velocity.to(device=self.device, dtype=self.dtype), self.robot.max_speed
+            )
         velocity = velocity.masked_fill(was_arrived.unsqueeze(-1), 0.0)
         command = self.model.command_from_velocity(velocity, self._headings)
         active = running.unsqueeze(-1).expand(-1, self.num_agents)

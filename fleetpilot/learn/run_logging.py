@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,23 @@ def seed_everything(seed: int, torch_deterministic: bool = True) -> None:
     np.random.seed(seed)
     torch.manual_seed(seed)
     torch.backends.cudnn.deterministic = torch_deterministic
+
+
+def source_commit() -> str:
+    """The short git commit of the code a run was trained from ("unknown" outside a checkout),
+    for model cards."""
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).parent,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return result.stdout.strip() or "unknown"
 
 
 def run_name(env_id: str, exp_name: str, seed: int, start_time: float | None = None) -> str:
