@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import statistics
 import sys
 import time
@@ -28,58 +29,78 @@ sys.path.insert(0, str(ROOT))
 from fleetpilot.flow.train_flow_ppo import Args, train  # noqa: E402
 
 # (label, overrides of the training defaults). Each flow variant has a Gaussian twin with the
-# same settings. "+bc": warm start by imitating a scripted expert that picks a goal at random
-# (multimodal demonstrations); "slow": longer imitation and a 3x lower PPO learning rate.
-BC = {"bc_demos": 256}
+# same settings. "+bc slow": warm start by imitating (5000 steps) a scripted expert that picks a
+# goal at random (multimodal demonstrations), then PPO at a 3x lower learning rate.
 SLOW_BC = {"bc_demos": 256, "bc_iterations": 5000, "learning_rate": 1e-4}
+# "+demo": the slow warm start plus the imitation loss on the expert data kept in every PPO
+# minibatch (weight 1.0, DAPG-style), for both policy types.
+DEMO = {**SLOW_BC, "bc_coef": 1.0}
 VARIANTS = (
     ("gaussian", {"policy": "gaussian"}),
     ("flow", {"policy": "flow"}),
-    ("gaussian+bc", {"policy": "gaussian", **BC}),
-    ("flow+bc", {"policy": "flow", **BC}),
     ("gaussian+bc slow", {"policy": "gaussian", **SLOW_BC}),
     ("flow+bc slow", {"policy": "flow", **SLOW_BC}),
+    ("gaussian+bc slow+demo", {"policy": "gaussian", **DEMO}),
+    ("flow+bc slow+demo", {"policy": "flow", **DEMO}),
 )
 MODE_SHARE = 0.15
 
 
+def train_one(job: tuple[str, dict, int, int, int, str]) -> dict:
+    """Trains and evaluates one (variant, seed); returns its table row."""
+    label, overrides, seed, total_timesteps, eval_episodes, out = job
+    slug = label.replace("+", "_").replace(" ", "_")
+    args = replace(
+        Args(),
+        **overrides,
+        exp_name=f"bench_{slug}",
+        seed=seed,
+        total_timesteps=total_timesteps,
+        eval_episodes=eval_episodes,
+        output_dir=str(Path(out) / "multigoal_policies" / f"{slug}_seed{seed}"),
+        runs_dir=str(ROOT / "runs"),
+        progress=False,
+    )
+    result = train(args)
+    evaluation = result["evaluation"]
+    bc = result["bc_evaluation"]
+    row = {
+        "policy": label,
+        "seed": seed,
+        "return": evaluation["return"],
+        "goal_shares": evaluation["goal_shares"],
+        "modes_covered": evaluation["modes_covered"],
+        "every_goal_15pct": min(evaluation["goal_shares"]) >= MODE_SHARE,
+        "success_rate": evaluation["success_rate"],
+        "mean_length": evaluation["mean_length"],
+        "train_seconds": result["train_seconds"],
+        "bc_only": None
+        if bc is None
+        else {key: bc[key] for key in ("return", "goal_shares", "modes_covered")},
+    }
+    print(json.dumps(row), flush=True)
+    return row
+
+
 def run(
-    seeds: list[int], total_timesteps: int, eval_episodes: int, out: Path, variants=VARIANTS
+    seeds: list[int],
+    total_timesteps: int,
+    eval_episodes: int,
+    out: Path,
+    variants=VARIANTS,
+    jobs: int = 1,
 ) -> dict:
-    rows = []
-    for label, overrides in variants:
-        slug = label.replace("+", "_").replace(" ", "_")
-        for seed in seeds:
-            args = replace(
-                Args(),
-                **overrides,
-                exp_name=f"bench_{slug}",
-                seed=seed,
-                total_timesteps=total_timesteps,
-                eval_episodes=eval_episodes,
-                output_dir=str(out / "multigoal_policies" / f"{slug}_seed{seed}"),
-                runs_dir=str(ROOT / "runs"),
-                progress=False,
-            )
-            result = train(args)
-            evaluation = result["evaluation"]
-            bc = result["bc_evaluation"]
-            rows.append(
-                {
-                    "policy": label,
-                    "seed": seed,
-                    "return": evaluation["return"],
-                    "goal_shares": evaluation["goal_shares"],
-                    "modes_covered": evaluation["modes_covered"],
-                    "every_goal_15pct": min(evaluation["goal_shares"]) >= MODE_SHARE,
-                    "success_rate": evaluation["success_rate"],
-                    "train_seconds": result["train_seconds"],
-                    "bc_only": None
-                    if bc is None
-                    else {key: bc[key] for key in ("return", "goal_shares", "modes_covered")},
-                }
-            )
-            print(json.dumps(rows[-1]), flush=True)
+    """Trains every variant on every seed (``jobs`` runs at a time, one torch thread each)."""
+    work = [
+        (label, overrides, seed, total_timesteps, eval_episodes, str(out))
+        for label, overrides in variants
+        for seed in seeds
+    ]
+    if jobs > 1:
+        with multiprocessing.get_context("spawn").Pool(jobs) as pool:
+            rows = pool.map(train_one, work, chunksize=1)
+    else:
+        rows = [train_one(job) for job in work]
     summary = {}
     for label, _ in variants:
         mine = [row for row in rows if row["policy"] == label]
@@ -164,6 +185,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 seed, 8k steps")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--total-timesteps", type=int, default=Args.total_timesteps)
+    parser.add_argument("--jobs", type=int, default=1, help="runs trained in parallel")
     parser.add_argument("--out", default=str(ROOT / "out" / "bench"), help="output folder")
     args = parser.parse_args()
     seeds = args.seeds[:1] if args.quick else args.seeds
@@ -173,7 +195,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     start = time.time()
     variants = VARIANTS[:2] if args.quick else VARIANTS
-    report = run(seeds, steps, episodes, out, variants)
+    report = run(seeds, steps, episodes, out, variants, args.jobs)
     report["wall_seconds"] = time.time() - start
     (out / "multigoal.json").write_text(json.dumps(report, indent=2) + "\n")
     table = markdown(report)

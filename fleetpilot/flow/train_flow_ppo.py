@@ -90,6 +90,12 @@ class Args:
     """expert demonstration episodes for a behaviour-cloning warm start (0: start from scratch)"""
     bc_iterations: int = 2000
     """behaviour-cloning optimiser steps (when bc_demos > 0)"""
+    bc_coef: float = 0.0
+    """weight of the demonstration loss kept in every PPO minibatch (DAPG-style; needs
+    bc_demos > 0): the policy's own imitation loss (flow matching or Gaussian NLL) on a batch of
+    the expert data; 0 disables"""
+    bc_batch_size: int = 256
+    """expert samples per PPO minibatch for the demonstration loss (when bc_coef > 0)"""
     eval_episodes: int = 1000
     """episodes of the final evaluation"""
     output_dir: str = ""
@@ -135,6 +141,8 @@ def train(args: Args) -> dict[str, Any]:
             f"({args.num_minibatches})"
         )
     minibatch_size = batch_size // args.num_minibatches
+    if args.bc_coef > 0.0 and args.bc_demos <= 0:
+        raise ValueError("Args.bc_coef > 0 needs expert data: set Args.bc_demos > 0")
     num_iterations = max(1, args.total_timesteps // batch_size)
     start_time = time.time()
     name = run_name(ENV_ID, args.exp_name, args.seed, start_time)
@@ -167,10 +175,13 @@ def train(args: Args) -> dict[str, Any]:
     bc_evaluation = None
     if args.bc_demos > 0:
         demo_obs, demo_action = generate_demonstrations(env_config, args.bc_demos, args.seed)
+        demo_obs = torch.as_tensor(demo_obs, device=args.device)
+        demo_action = torch.as_tensor(demo_action, device=args.device)
+        demo_generator = torch.Generator().manual_seed(args.seed + 3)
         bc_losses = behaviour_cloning(
             policy,
-            torch.as_tensor(demo_obs, device=args.device),
-            torch.as_tensor(demo_action, device=args.device),
+            demo_obs,
+            demo_action,
             args.bc_iterations,
             generator=torch.Generator(device=args.device).manual_seed(args.seed + 2),
         )
@@ -286,6 +297,13 @@ def train(args: Args) -> dict[str, Any]:
                 policy_loss, info = clipped_policy_loss(log_ratio, advantage, args.clip_coef)
                 critic_loss = value_loss(critic(batch["obs"]).squeeze(-1), batch["return"])
                 loss = policy_loss + args.vf_coef * critic_loss + regulariser_loss
+                if args.bc_coef > 0.0:
+                    # Demonstration term: the policy's own imitation loss on expert samples.
+                    index = torch.randint(
+                        0, demo_obs.shape[0], (args.bc_batch_size,), generator=demo_generator
+                    )
+                    demo_loss, _ = policy({"obs": demo_obs[index], "action": demo_action[index]})
+                    loss = loss + args.bc_coef * demo_loss
                 optimizer.zero_grad()
                 loss.backward()
                 # Separately: the critic's large early gradients must not shrink the policy's.
@@ -296,6 +314,7 @@ def train(args: Args) -> dict[str, Any]:
                     "policy_loss": policy_loss.item(),
                     "value_loss": critic_loss.item(),
                     "regulariser": regulariser.item(),
+                    **({"demo_loss": demo_loss.item()} if args.bc_coef > 0.0 else {}),
                     **info,
                 }
             if args.target_kl > 0.0 and stats["approx_kl"] > args.target_kl:

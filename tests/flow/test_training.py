@@ -65,3 +65,29 @@ def test_warm_started_run_records_both_evaluations_and_its_command(tmp_path):
     )
     assert output.returncode == 0, output.stderr
     assert json.loads(output.stdout)["goal_shares"] == result["evaluation"]["goal_shares"]
+
+
+def test_demonstration_loss_needs_demonstrations(tmp_path):
+    with pytest.raises(ValueError, match="bc_demos"):
+        train(short_args(tmp_path, "x", bc_coef=0.5))
+
+
+@pytest.mark.parametrize("policy", ["flow", "gaussian"])
+def test_demonstration_loss_keeps_the_policy_near_the_expert(tmp_path, policy):
+    """With ``bc_coef`` PPO fine-tuning keeps a lower imitation loss on the expert data."""
+    from fleetpilot.envs.multigoal import MultiGoalConfig, generate_demonstrations
+
+    common = dict(policy=policy, seed=4, bc_demos=32, bc_iterations=200, learning_rate=1e-3)
+    plain = train(short_args(tmp_path, "plain", **common))
+    anchored_args = short_args(tmp_path, "anchored", bc_coef=5.0, **common)
+    anchored = train(anchored_args)
+    assert "--bc-coef 5.0" in reproduce_command(anchored_args)
+    obs, action = generate_demonstrations(MultiGoalConfig(), 64, seed=99)
+    batch = {"obs": torch.as_tensor(obs), "action": torch.as_tensor(action)}
+    losses = {}
+    for name, result in (("plain", plain), ("anchored", anchored)):
+        model = load_policy(result["policy_dir"])
+        torch.manual_seed(0)
+        with torch.no_grad():
+            losses[name] = model(batch)[0].item()
+    assert losses["anchored"] < losses["plain"]
