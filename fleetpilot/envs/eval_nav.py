@@ -168,22 +168,17 @@ def main(args: argparse.Namespace) -> int:
             )
             summary["policy"] = str(args.policy)
             summary["alpha"] = args.alpha
-            if args.json:
-                print(json.dumps(summary))
-            else:
-                _print_summary(summary)
-            return 0
-        tuner = make_tuner(args.tuner)
-        summary = evaluate(
-            scenarios[0],
-            tuner,
-            episodes=args.episodes,
-            seed=args.seed,
-            num_agents=args.agents,
-            max_steps=args.max_steps,
-            per_agent=args.per_agent,
-        )
-        summary["tuner"] = args.tuner
+        else:
+            summary = evaluate(
+                scenarios[0],
+                make_tuner(args.tuner),
+                episodes=args.episodes,
+                seed=args.seed,
+                num_agents=args.agents,
+                max_steps=args.max_steps,
+                per_agent=args.per_agent,
+            )
+            summary["tuner"] = args.tuner
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
