@@ -31,6 +31,8 @@ GROUPS: dict[str, dict[str, str]] = {
         "allocator": "fleetpilot.allocation.train_allocator",
         "flow-ppo": "fleetpilot.flow.train_flow_ppo",
         "nav-imitation": "fleetpilot.flow.train_nav_imitation",
+        "expo": "fleetpilot.flow.train_expo",
+        "nav-ppo": "fleetpilot.flow.train_nav_ppo",
         "cbf-tuner": "fleetpilot.learn.train_cbf_tuner",
     },
 }

@@ -301,6 +301,20 @@ class NavEnv:
             observation = self._observe()
         return observation, reward, terminated, truncated, info
 
+    def reset_finished(self) -> list[int]:
+        """Starts a new episode in every environment whose episode has ended.
+
+        For loops that read the final state of an episode before resetting it (off-policy
+        learners need the last next-observation); ``autoreset`` does this inside ``step``.
+
+        Returns:
+            The indices of the environments that were reset.
+        """
+        finished = (~self._running).nonzero().flatten().tolist()
+        if finished:
+            self._reset_envs(finished)
+        return finished
+
     def episode_metrics(self, env: int) -> EpisodeMetrics:
         """The metrics of environment ``env``'s current episode so far."""
         return self.metrics.episode(env)

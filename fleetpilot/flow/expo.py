@@ -3,12 +3,14 @@
 A base policy (an expressive flow policy trained by imitation) proposes actions; a light
 Gaussian *edit* policy nudges each proposal by at most ``edit_scale``; a Q-ensemble scores the
 base and the edited proposals, and the highest-scoring candidate is used both to act and as the
-next action in the TD target. Only the selection and the networks live here; the off-policy
-trainer (``train_expo``) is not written yet.
+next action in the TD target. The selection and the networks live here; the policy that holds
+them is :mod:`fleetpilot.flow.modeling_expo`, the off-policy trainer
+:mod:`fleetpilot.flow.train_expo`.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -16,6 +18,8 @@ from torch import nn
 
 from fleetpilot.flow.pretrained import PreTrainedPolicy
 from fleetpilot.learn.mlp import build_mlp
+
+INITIAL_EDIT_LOG_STD = -2.0
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,13 @@ class GaussianEditPolicy(nn.Module):
     def __init__(self, obs_dim: int, action_dim: int, config: ExpoConfig) -> None:
         super().__init__()
         self.edit_scale = config.edit_scale
-        self.net = build_mlp(obs_dim + action_dim, config.hidden_dims, 2 * action_dim)
+        # Start near "no edit" (mean 0, std e^-2): an untrained edit scored by an untrained
+        # Q-ensemble would otherwise steer every agent the same arbitrary way.
+        self.net = build_mlp(
+            obs_dim + action_dim, config.hidden_dims, 2 * action_dim, output_gain=0.01
+        )
+        with torch.no_grad():
+            self.net[-1].bias[action_dim:] = INITIAL_EDIT_LOG_STD
 
     def forward(
         self,
@@ -69,10 +79,31 @@ class GaussianEditPolicy(nn.Module):
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """Edited actions ``[B, A]`` for observations ``[B, O]`` and base actions ``[B, A]``."""
+        return self.sample_with_log_prob(obs, base_action, generator)[0]
+
+    def sample_with_log_prob(
+        self,
+        obs: torch.Tensor,
+        base_action: torch.Tensor,
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reparameterised edited actions ``[B, A]`` and the edit's log-density ``[B]``.
+
+        The density is that of ``tanh(raw)`` (the change of variables of SAC's squashed
+        Gaussian); the constant ``log edit_scale`` is left out, it does not change gradients.
+        """
         mean, log_std = self.net(torch.cat([obs, base_action], dim=-1)).chunk(2, dim=-1)
+        log_std = log_std.clamp(-5.0, 2.0)
         noise = torch.randn(mean.shape, generator=generator, device=mean.device)
-        raw = mean + log_std.clamp(-5.0, 2.0).exp() * noise
-        return base_action + self.edit_scale * torch.tanh(raw)
+        raw = mean + log_std.exp() * noise
+        squashed = torch.tanh(raw)
+        log_prob = (
+            -0.5 * noise.pow(2)
+            - log_std
+            - 0.5 * math.log(2.0 * math.pi)
+            - torch.log1p(-squashed.pow(2) + 1e-6)
+        ).sum(-1)
+        return base_action + self.edit_scale * squashed, log_prob
 
 
 class QEnsemble(nn.Module):

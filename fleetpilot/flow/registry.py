@@ -17,11 +17,13 @@ POLICY_TYPES: dict[str, tuple[str, str, str]] = {
         "DiffusionPolicy",
         "DiffusionPolicyConfig",
     ),
+    "expo": ("fleetpilot.flow.modeling_expo", "ExpoPolicy", "ExpoPolicyConfig"),
 }
 CONFIG_MODULES = {
     "gaussian": "fleetpilot.flow.configuration_gaussian",
     "flow": "fleetpilot.flow.configuration_flow",
     "diffusion": "fleetpilot.flow.configuration_diffusion",
+    "expo": "fleetpilot.flow.configuration_expo",
 }
 
 

@@ -1,0 +1,117 @@
+"""Per-agent transitions of a learned nominal controller in the navigation env, for RL.
+
+Every agent is one learner sharing the policy (decentralized execution): an agent that has
+not arrived yet contributes one transition per tick, ``(obs, action, reward, next_obs,
+terminated)``, with ``terminated`` true on the tick it arrives (no bootstrap past the goal) and
+false at the time limit (bootstrap). Arrived agents and ended episodes contribute nothing, so
+the count of transitions is the count of environment samples a learner used.
+
+The env's own filter stays between the action and the robot: actions are velocities in units
+of max speed, clipped and CBF-filtered by ``NavEnv.step``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from fleetpilot.envs.metrics import summarize
+from fleetpilot.envs.nav_observation import NavObservationConfig, env_observation
+from fleetpilot.flow.nav_policy import fixed_params, make_env
+from fleetpilot.scenarios import Scenario
+
+# (M, obs_dim) observations of the acting agents -> (M, 2) actions in units of max speed.
+ActFunction = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class Transitions:
+    """A batch of per-agent transitions, one row each (float32 tensors, bool ``terminated``)."""
+
+    obs: torch.Tensor
+    action: torch.Tensor
+    reward: torch.Tensor
+    next_obs: torch.Tensor
+    terminated: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.obs.shape[0])
+
+    @staticmethod
+    def concatenate(parts: list[Transitions]) -> Transitions:
+        return Transitions(
+            *(torch.cat([getattr(p, name) for p in parts]) for name in FIELDS),
+        )
+
+
+FIELDS = ("obs", "action", "reward", "next_obs", "terminated")
+
+
+class NavTransitionSource:
+    """Steps one navigation env per scenario family with a shared per-agent policy.
+
+    Args:
+        scenarios: family name -> scenario.
+        obs_config: the observation the policy reads.
+        num_envs: parallel copies per family.
+        seed: layout seed (each family its own offset).
+        num_agents: team size per family (None: the scenario's own).
+        alpha: the filter's fixed CBF alpha.
+    """
+
+    def __init__(
+        self,
+        scenarios: dict[str, Scenario],
+        obs_config: NavObservationConfig,
+        num_envs: int,
+        seed: int,
+        num_agents: dict[str, int | None] | None = None,
+        alpha: float = 1.0,
+    ) -> None:
+        if not scenarios:
+            raise ValueError("NavTransitionSource needs at least one scenario")
+        self.obs_config = obs_config
+        self.envs = {}
+        self.params = {}
+        for offset, (name, scenario) in enumerate(scenarios.items()):
+            agents = (num_agents or {}).get(name)
+            env = make_env(scenario, num_envs, seed + 1000 * offset, agents)
+            env.reset(seed=seed + 1000 * offset)
+            self.envs[name] = env
+            self.params[name] = fixed_params(env, alpha=alpha)
+        self.finished_episodes: dict[str, list] = {name: [] for name in scenarios}
+
+    def step(self, act: ActFunction) -> Transitions:
+        """One tick of every env; ended episodes are recorded and restarted."""
+        parts = []
+        for name, env in self.envs.items():
+            obs = env_observation(env, self.obs_config)
+            acting = env.running.unsqueeze(-1) & ~env.arrived
+            action = torch.zeros(*acting.shape, 2, dtype=torch.float32)
+            rows = obs[acting].to(torch.float32)
+            if rows.shape[0]:
+                action[acting] = act(rows).to(torch.float32)
+            velocity = action.to(env.dtype) * env.robot.max_speed
+            _, reward, _, _, info = env.step(self.params[name], nominal_velocity=velocity)
+            next_obs = env_observation(env, self.obs_config)
+            parts.append(
+                Transitions(
+                    obs=rows,
+                    action=action[acting],
+                    reward=reward[acting].to(torch.float32),
+                    next_obs=next_obs[acting].to(torch.float32),
+                    terminated=info["arrived"][acting],
+                )
+            )
+            self.finished_episodes[name].extend(info["final_metrics"].values())
+            env.reset_finished()
+        return Transitions.concatenate(parts)
+
+    def recent_success(self, last: int = 16) -> dict[str, float]:
+        """Success rate of each family's last ``last`` ended episodes (nan before any ended)."""
+        return {
+            name: summarize(episodes[-last:])["success_rate"] if episodes else float("nan")
+            for name, episodes in self.finished_episodes.items()
+        }
