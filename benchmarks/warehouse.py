@@ -4,14 +4,15 @@ Every stack runs the same episodes of ``sim/scenarios/warehouse_16.yaml`` (same 
 cells and task stream per seed): the fully classical stack (greedy allocation, PIBT, fixed CBF),
 the fully learned one (two-stage allocator, learned Follower, GNN tuner), and the classical
 stack with one stage swapped for its learned counterpart, so each learned component's effect is
-seen alone. Reported per stack (mean over seeds, and the per-seed list): tasks delivered per
-hour, mean delivery time (release -> delivery), value earned on time, collisions (PyBullet
-contacts), deadlock events and robots deadlocked at the end, the safety filter's intervention
-rate, and the real-time factor per wall-clock second and per second of this process's CPU time
-(what an otherwise idle core gives; the machine is shared). The learned/classical ratio of
-deliveries is computed per seed, on the same layouts.
+seen alone, and the learned stack with the learned flow nominal controller
+(``policies/flow_nav``) in place of go-to-goal. Reported per stack (mean over seeds, and the
+per-seed list): tasks delivered per hour, mean delivery time (release -> delivery), value
+earned on time, collisions (PyBullet contacts), deadlock events and robots deadlocked at the
+end, the safety filter's intervention rate, and the real-time factor per wall-clock second and
+per second of this process's CPU time (what an otherwise idle core gives; the machine is
+shared). The learned/classical ratio of deliveries is computed per seed, on the same layouts.
 
-    .venv/bin/python benchmarks/warehouse.py                 # 3 seeds x 5 stacks (~5 min)
+    .venv/bin/python benchmarks/warehouse.py                 # 3 seeds x 6 stacks (~6 min)
     .venv/bin/python benchmarks/warehouse.py --quick         # 1 seed, 20 s episodes (smoke)
 
 Prints a Markdown table, then the results as one JSON object on the last line.
@@ -46,6 +47,7 @@ STACKS = {
     "learned planner": CLASSICAL.with_stages(planner=LEARNED.planner),
     "learned tuner": CLASSICAL.with_stages(tuner=LEARNED.tuner),
     "learned": LEARNED,
+    "learned + flow controller": LEARNED.with_stages(controller="flow"),
 }
 SUMMED = ("collisions", "deadlock_events", "deadlocked_at_end")
 """Counts that must be zero: the table shows their total over seeds, not a mean."""

@@ -41,7 +41,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     stages.add_argument("--pipeline", help="classical, learned, or a pipeline YAML file")
     stages.add_argument("--allocator", help="task allocator, e.g. greedy, two-stage")
     stages.add_argument("--planner", help="MAPF planner, e.g. pibt, follower")
-    stages.add_argument("--controller", help="nominal controller (go-to-goal)")
+    stages.add_argument(
+        "--controller",
+        help="nominal controller: go-to-goal, or flow[:DIR] (a learned policy, default "
+        "DIR policies/flow_nav)",
+    )
     parser.add_argument(
         "--nominal",
         metavar="TYPE",

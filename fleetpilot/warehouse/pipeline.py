@@ -3,7 +3,8 @@
 allocator (``fleetpilot.allocation.registry``) -> MAPF planner (``fleetpilot.mapf.planners``,
 through grid waypoints) -> nominal controller -> CBF tuner (``fleetpilot.envs.tuners.make_tuner``)
 -> unicycle CBF filter -> wheels. Two presets compare whole stacks: ``classical`` (greedy, PIBT,
-a fixed CBF) and ``learned`` (the shipped two-stage allocator, Follower and GNN tuner).
+a fixed CBF) and ``learned`` (the shipped two-stage allocator, Follower and GNN tuner). The
+nominal controller is ``go-to-goal`` or a learned flow policy (``flow`` or ``flow:DIR``).
 """
 
 from __future__ import annotations
@@ -16,8 +17,12 @@ from pathlib import Path
 from fleetpilot.allocation.registry import ALLOCATORS
 from fleetpilot.mapf.planners import planner_names
 
-CONTROLLERS = ("go-to-goal",)
-"""Nominal controllers toward the next waypoint (a learned navigation policy is not shipped)."""
+CONTROLLERS = ("go-to-goal", "flow", "flow:DIR")
+"""Nominal controllers toward the next waypoint: proportional go-to-goal, or a learned flow
+policy (``fleetpilot.flow.nav_policy``) saved in DIR (``flow`` alone: :data:`DEFAULT_FLOW_POLICY`).
+"""
+
+DEFAULT_FLOW_POLICY = "policies/flow_nav"
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,7 +35,9 @@ class PipelineSpec:
         allocator: a registered static allocator (``greedy``, ``optimal``, ``auction``,
             ``two-stage``), run over idle robots and open tasks every ``allocation_period``.
         planner: a registered MAPF planner (``pibt``, ``follower``, ``astar``, ...).
-        controller: the nominal controller (``go-to-goal``).
+        controller: the nominal controller: ``go-to-goal``, or ``flow`` / ``flow:DIR`` for a
+            learned nominal policy (default DIR ``policies/flow_nav``; a relative
+            ``policies/...`` path also resolves against the repository).
         tuner: ``fixed:alpha=...,gain=...`` or a learned tuner's directory (a relative
             ``policies/...`` path also resolves against the repository).
         allocation_period: time between allocation rounds [s], > 0.
@@ -46,12 +53,15 @@ class PipelineSpec:
         for name, known in (
             ("allocator", sorted(ALLOCATORS)),
             ("planner", planner_names()),
-            ("controller", list(CONTROLLERS)),
         ):
             if getattr(self, name) not in known:
                 raise ValueError(
                     f"{name}: expected one of {', '.join(known)}, got {getattr(self, name)!r}"
                 )
+        if not _known_controller(self.controller):
+            raise ValueError(
+                f"controller: expected one of {', '.join(CONTROLLERS)}, got {self.controller!r}"
+            )
         if not isinstance(self.tuner, str) or not self.tuner:
             raise ValueError(f"tuner: expected a tuner spec, got {self.tuner!r}")
         if not math.isfinite(self.allocation_period) or self.allocation_period <= 0:
@@ -65,14 +75,36 @@ class PipelineSpec:
 
     def resolved_tuner(self) -> str:
         """The tuner spec, with a ``policies/...`` directory found from the repository root."""
-        if ":" in self.tuner.partition("/")[0] or Path(self.tuner).is_dir():
+        if ":" in self.tuner.partition("/")[0]:
             return self.tuner
-        shipped = REPOSITORY_ROOT / self.tuner
-        return str(shipped) if shipped.is_dir() else self.tuner
+        return _resolve_directory(self.tuner)
+
+    def flow_policy(self) -> str | None:
+        """The learned controller's policy directory (resolved like the tuner's), or None for
+        ``go-to-goal``."""
+        kind, _, directory = self.controller.partition(":")
+        if kind != "flow":
+            return None
+        return _resolve_directory(directory or DEFAULT_FLOW_POLICY)
 
     def label(self) -> str:
         """``allocator + planner + controller + tuner`` for tables."""
         return f"{self.allocator} + {self.planner} + {self.controller} + {self.tuner}"
+
+
+def _known_controller(name: object) -> bool:
+    if not isinstance(name, str):
+        return False
+    kind, colon, directory = name.partition(":")
+    return name == "go-to-goal" or (kind == "flow" and (not colon or bool(directory)))
+
+
+def _resolve_directory(path: str) -> str:
+    """``path`` if it is a directory here, else the repository's ``path`` if that is one."""
+    if Path(path).is_dir():
+        return path
+    shipped = REPOSITORY_ROOT / path
+    return str(shipped) if shipped.is_dir() else path
 
 
 PRESETS: dict[str, PipelineSpec] = {

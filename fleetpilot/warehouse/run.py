@@ -8,7 +8,8 @@ Every control tick (the scenario's dt):
    grid cell closer, avoiding the other robots' cells: the centre of that cell is the robot's
    waypoint;
 3. the tuner gives each robot its CBF parameters (its observation's goal is the waypoint);
-4. the nominal controller drives toward the waypoint (robots parked at home stay still);
+4. the nominal controller (go-to-goal, or a learned flow policy whose goal is the waypoint)
+   drives toward the waypoint (robots parked at home stay still);
 5. the unicycle CBF filter makes every command safe against the neighbours the robot perceives,
    the shelves and the walls, and the result goes to the wheels.
 """
@@ -37,6 +38,7 @@ from fleetpilot.sim.runner import (
 )
 from fleetpilot.sim.scenario_world import build_world, control_substeps, robot_names, shared_robot
 from fleetpilot.sim.tuner_stage import TunerStage
+from fleetpilot.warehouse.controller import FlowController
 from fleetpilot.warehouse.dispatch import Leg, TaskDispatcher
 from fleetpilot.warehouse.metrics import WarehouseMetrics, WarehouseTracker
 from fleetpilot.warehouse.pipeline import PipelineSpec
@@ -83,6 +85,18 @@ class WarehouseRun:
             world_spec.obstacles,
         )
         self.filter = PerceivedFilter(scenario_filter(world_spec), perception)
+        flow_policy = self.pipeline.flow_policy()
+        self.flow = (
+            None
+            if flow_policy is None
+            else FlowController(
+                flow_policy,
+                world_spec.obstacles,
+                world_spec.sensing_radius,
+                self.robot.max_speed,
+                seed=instance.seed,
+            )
+        )
         self.planner = WaypointPlanner(
             instance.layout.grid, instance.layout.frame, self.pipeline.planner, seed=instance.seed
         )
@@ -140,13 +154,16 @@ class WarehouseRun:
             waypoint_tensor,
             torch.tensor(parked).unsqueeze(0),
         )
-        velocity = go_to_goal(
-            position_tensor,
-            waypoint_tensor,
-            torch.tensor(params["gain"]).unsqueeze(0),
-            self.robot.max_speed,
-            torch.tensor(params["tangential"]).unsqueeze(0),
-        )
+        if self.flow is not None:
+            velocity = self.flow(position_tensor, self._velocities, waypoint_tensor)
+        else:
+            velocity = go_to_goal(
+                position_tensor,
+                waypoint_tensor,
+                torch.tensor(params["gain"]).unsqueeze(0),
+                self.robot.max_speed,
+                torch.tensor(params["tangential"]).unsqueeze(0),
+            )
         velocity = velocity.masked_fill(torch.tensor(parked).view(1, -1, 1), 0.0)
         headings = torch.tensor(self._poses[:, 2]).unsqueeze(0)
         nominal = velocity_to_unicycle(velocity, headings, self.robot.projection_distance)[0]

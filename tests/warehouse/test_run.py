@@ -62,6 +62,19 @@ def test_sixteen_robots_deliver_without_contact(preset):
     assert 0 < metrics.intervention_rate < 1
 
 
+def test_six_robots_deliver_without_contact_with_the_flow_controller():
+    instance = load_warehouse("sim/scenarios/warehouse_6.yaml").sample(seed=0)
+    stack = instance.scenario.pipeline.with_stages(controller="flow")
+    with WarehouseRun(instance, stack, SimConfig(max_steps=300)) as run:
+        assert run.flow is not None  # the learned policy, not go-to-goal, drives
+        run.run()
+        metrics = run.metrics()
+    assert metrics.controller == "flow"
+    assert metrics.collisions == 0, metrics.contacts_by_kind
+    assert metrics.tasks_delivered >= 1
+    assert metrics.min_distance >= instance.world.safety_distance - 0.05
+
+
 def test_cli_runs_a_warehouse_with_swapped_stages(capsys):
     code = cli_main(
         [
@@ -88,6 +101,8 @@ def test_cli_runs_a_warehouse_with_swapped_stages(capsys):
 def test_cli_refuses_unknown_stage_and_nav_only_flags(capsys):
     assert cli_main(["sim", SHIPPED, "--planner", "teleport", "--no-progress"]) == 2
     assert "planner: expected one of" in capsys.readouterr().err
+    assert cli_main(["sim", SHIPPED, "--controller", "teleport", "--no-progress"]) == 2
+    assert "controller: expected one of go-to-goal, flow" in capsys.readouterr().err
     assert cli_main(["sim", SHIPPED, "--lidar", "--no-progress"]) == 2
     assert "--lidar: not available for warehouse" in capsys.readouterr().err
     assert cli_main(["sim", "sim/scenarios/doorway.yaml", "--planner", "pibt"]) == 2

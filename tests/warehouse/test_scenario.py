@@ -110,6 +110,13 @@ def test_pipeline_stages_are_validated_and_swappable():
         PipelineSpec(allocator="lottery")
     with pytest.raises(ValueError, match="allocation_period"):
         PipelineSpec(allocation_period=0.0)
+    for controller in ("teleport", "flow:", "go-to-goal:x"):
+        with pytest.raises(ValueError, match=f"controller: expected one of .*got '{controller}'"):
+            PipelineSpec(controller=controller)
+    # ``flow`` is the shipped policy; ``flow:DIR`` any saved nav policy; go-to-goal has none.
+    assert PipelineSpec(controller="flow").flow_policy().endswith("policies/flow_nav")
+    assert PipelineSpec(controller="flow:elsewhere/nav").flow_policy() == "elsewhere/nav"
+    assert PipelineSpec().flow_policy() is None
     # The learned preset's tuner resolves against the repository from any working directory.
     assert PRESETS["learned"].resolved_tuner().endswith("policies/cbf_tuner_gnn")
 
