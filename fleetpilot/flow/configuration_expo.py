@@ -24,7 +24,7 @@ class ExpoPolicyConfig(FlowPolicyConfig):
 
     num_base_samples: int = 8
     num_edited_samples: int = 8
-    edit_scale: float = 0.2
+    edit_scale: float = 0.05
     num_q: int = 2
     critic_hidden_dims: tuple[int, ...] = (256, 256)
     q_aggregate: str = "min"

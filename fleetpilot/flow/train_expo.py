@@ -51,6 +51,10 @@ class Args:
     """acting-agent transitions in total (the sample budget)"""
     learning_starts: int = 5_000
     """transitions collected before the first update"""
+    base_only_samples: int = 0
+    """transitions acted by the base policy alone before EXPO's selection takes over; meanwhile
+    only the Q-ensemble learns, evaluating the base (its TD targets' next action is a base
+    sample), so that the first max-Q choices rest on a trained Q (0: select from the start)"""
     buffer_size: int = 200_000
     """replay capacity (transitions)"""
     batch_size: int = 256
@@ -75,8 +79,9 @@ class Args:
     """base samples proposed per observation"""
     num_edited_samples: int = 8
     """edited samples per observation"""
-    edit_scale: float = 0.2
-    """largest edit per action dimension, in units of max speed"""
+    edit_scale: float = 0.05
+    """largest edit per action dimension, in units of max speed (0.2 held agents 0.2 m off their
+    goals, beyond the 0.1 m tolerance)"""
     num_q: int = 2
     """members of the Q-ensemble (the target takes their minimum)"""
     critic_hidden: int = 256
@@ -224,6 +229,8 @@ def train(args: Args) -> dict:
 
     def act(obs: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
+            if samples < args.base_only_samples:
+                return policy.base.predict_action_chunk(obs, generator)[:, 0]
             action, _, _ = propose_and_select(
                 policy.base, policy.edit, policy.q, obs, expo, generator
             )
@@ -240,12 +247,18 @@ def train(args: Args) -> dict:
             for _ in range(args.updates_per_tick):
                 batch = buffer.sample(args.batch_size, generator)
 
-                # Q-ensemble: TD target with the on-the-fly policy's next action, scored by
-                # the target ensemble (minimum over members).
+                # Q-ensemble: TD target with the on-the-fly policy's next action (a base sample
+                # while the base acts alone), scored by the target ensemble (its minimum).
+                evaluating_base = samples < args.base_only_samples
                 with torch.no_grad():
-                    next_action, _, _ = propose_and_select(
-                        policy.base, policy.edit, target_q, batch["next_obs"], expo, generator
-                    )
+                    if evaluating_base:
+                        next_action = policy.base.predict_action_chunk(
+                            batch["next_obs"], generator
+                        )[:, 0]
+                    else:
+                        next_action, _, _ = propose_and_select(
+                            policy.base, policy.edit, target_q, batch["next_obs"], expo, generator
+                        )
                     next_value = target_q.all_values(batch["next_obs"], next_action).min(0).values
                     target = (
                         batch["reward"] + args.gamma * (1.0 - batch["terminated"]) * next_value
@@ -255,6 +268,15 @@ def train(args: Args) -> dict:
                 q_optimizer.zero_grad()
                 q_loss.backward()
                 q_optimizer.step()
+
+                with torch.no_grad():
+                    for online, frozen in zip(
+                        policy.q.parameters(), target_q.parameters(), strict=True
+                    ):
+                        frozen.lerp_(online, args.tau)
+                updates += 1
+                if evaluating_base:
+                    continue
 
                 # Edit policy: maximise Q of edited base samples, with an entropy bonus.
                 base_action = policy.base.predict_action_chunk(batch["obs"], generator)[:, 0]
@@ -274,18 +296,7 @@ def train(args: Args) -> dict:
                     base_optimizer.zero_grad()
                     base_loss.backward()
                     base_optimizer.step()
-
-                with torch.no_grad():
-                    for online, frozen in zip(
-                        policy.q.parameters(), target_q.parameters(), strict=True
-                    ):
-                        frozen.lerp_(online, args.tau)
-                updates += 1
-            stats = {
-                "q_loss": q_loss.item(),
-                "edit_loss": edit_loss.item(),
-                "q_mean": values.mean().item(),
-            }
+            stats = {"q_loss": q_loss.item(), "q_mean": values.mean().item()}
             for key, value in stats.items():
                 writer.add_scalar(f"losses/{key}", value, samples)
 
@@ -313,7 +324,9 @@ def train(args: Args) -> dict:
     }
     command = (
         f"fleetpilot train expo --seed {args.seed} --base {args.base} "
-        f"--total-samples {args.total_samples} --out {args.out}"
+        f"--total-samples {args.total_samples} --edit-scale {args.edit_scale} "
+        f"--base-learning-rate {args.base_learning_rate} --base-only-samples "
+        f"{args.base_only_samples} --out {args.out}"
     )
     card = (
         "# expo_nav: EXPO fine-tuning of the flow navigation controller\n\n"

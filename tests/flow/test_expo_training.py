@@ -142,7 +142,8 @@ def test_train_expo_cli_saves_a_loadable_policy_and_its_curve(tmp_path):
     command = [
         sys.executable, "-m", "fleetpilot.cli", "train", "expo",
         "--scenarios", "head_on_pair", "--num-envs", "2", "--total-samples", "300",
-        "--learning-starts", "100", "--updates-per-tick", "1", "--batch-size", "32",
+        "--learning-starts", "100", "--base-only-samples", "200", "--updates-per-tick", "1",
+        "--batch-size", "32",
         "--critic-hidden", "16", "--eval-interval", "200", "--eval-episodes", "2",
         "--out", str(out), "--runs-dir", str(tmp_path / "runs"), "--progress", "false",
     ]  # fmt: skip
@@ -170,3 +171,32 @@ def test_train_expo_rejects_a_budget_below_learning_starts(tmp_path):
     completed = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert completed.returncode == 2
     assert "total_samples (10) must be >= learning_starts (100)" in completed.stderr
+
+
+def test_while_the_base_acts_alone_only_the_q_ensemble_learns(tmp_path):
+    from fleetpilot.flow.train_expo import Args, train
+
+    args = Args(
+        scenarios="head_on_pair",
+        num_envs=2,
+        total_samples=300,
+        learning_starts=100,
+        base_only_samples=10_000,
+        updates_per_tick=1,
+        batch_size=32,
+        critic_hidden=16,
+        eval_interval=10_000,
+        eval_episodes=1,
+        out=str(tmp_path / "expo"),
+        runs_dir=str(tmp_path / "runs"),
+        progress=False,
+    )
+    result = train(args)
+    assert result["updates"] > 0
+    trained, _ = load_nav_policy(tmp_path / "expo")
+    base, _ = load_nav_policy(BASE)
+    for name, tensor in base.state_dict().items():
+        torch.testing.assert_close(trained.base.state_dict()[name], tensor, rtol=0, atol=0)
+    untouched_edit = ExpoPolicy.from_base(base, critic_hidden_dims=(16, 16)).edit
+    # The edit policy's last layer starts at zero weights' scale and was never stepped.
+    assert trained.edit.net[-1].bias.tolist() == untouched_edit.net[-1].bias.tolist()
