@@ -8,6 +8,12 @@ highest-Q action among base and edited samples) choosing the next action of the 
 same on-the-fly policy acts. Every agent is one learner sharing the networks; the CBF filter
 stays between every action and the robot (see :mod:`fleetpilot.flow.nav_transitions`).
 
+Two phases: for the first ``base_only_samples`` transitions the base acts alone and only the
+Q-ensemble learns (it evaluates the base); then the on-the-fly policy acts and every network
+learns. The shipped recipe (the defaults) stops after the first phase: the saved policy acts
+by max-Q selection among base samples scored by the base's evaluated Q, which beat the base in
+our runs, while the second phase lost the gain (docs/results/flow_policies.md).
+
 Reads top to bottom like CleanRL's sac_continuous_action.py. One seeded command::
 
     fleetpilot train expo --seed 1 --out policies/expo_nav
@@ -47,14 +53,16 @@ class Args:
     """team size of each generated family (explicit scenarios keep their own)"""
     num_envs: int = 8
     """parallel copies of each family"""
-    total_samples: int = 100_000
+    total_samples: int = 30_000
     """acting-agent transitions in total (the sample budget)"""
     learning_starts: int = 5_000
     """transitions collected before the first update"""
-    base_only_samples: int = 0
+    base_only_samples: int = 30_000
     """transitions acted by the base policy alone before EXPO's selection takes over; meanwhile
     only the Q-ensemble learns, evaluating the base (its TD targets' next action is a base
-    sample), so that the first max-Q choices rest on a trained Q (0: select from the start)"""
+    sample), so that the first max-Q choices rest on a trained Q (0: select from the start).
+    The default, the whole budget, is the shipped recipe: in our runs the online phase after it
+    (selection acting, edit policy and base training) lost what the evaluated Q had gained"""
     buffer_size: int = 200_000
     """replay capacity (transitions)"""
     batch_size: int = 256
@@ -70,9 +78,10 @@ class Args:
     """Adam learning rate of the Q-ensemble"""
     edit_learning_rate: float = 3e-4
     """Adam learning rate of the edit policy"""
-    base_learning_rate: float = 1e-4
+    base_learning_rate: float = 0.0
     """Adam learning rate of the base policy's flow-matching loss on replayed actions
-    (0 freezes the base)"""
+    (0 freezes the base; 1e-4 drove it to 0 % success in our runs: without demonstrations in
+    the replay it learns the selection's bias)"""
     edit_entropy_coef: float = 0.01
     """entropy weight of the edit policy's SAC objective"""
     num_base_samples: int = 8
@@ -86,7 +95,7 @@ class Args:
     """members of the Q-ensemble (the target takes their minimum)"""
     critic_hidden: int = 256
     """width of the two hidden layers of the edit policy and each Q-network"""
-    eval_interval: int = 20_000
+    eval_interval: int = 10_000
     """transitions between evaluations"""
     eval_episodes: int = 32
     """evaluation episodes per family (layout seed = seed + 10000, as nav-imitation)"""
@@ -336,7 +345,11 @@ def train(args: Args) -> dict:
         f"Training command: `{command}` (one CPU thread, {seconds:.0f} s wall), code at "
         f"commit {source_commit()}.\n\n"
         "Acting: the highest-Q action among "
-        f"{args.num_base_samples} base and {args.num_edited_samples} edited samples.\n\n"
+        f"{args.num_base_samples} base and {args.num_edited_samples} edited samples "
+        f"(Q-ensemble of {args.num_q}, minimum). The base acted alone for the first "
+        f"{min(args.base_only_samples, samples)} transitions, while only the Q-ensemble "
+        "learned; base learning rate "
+        f"{args.base_learning_rate:g}.\n\n"
         f"Result (evaluation layouts seed {args.seed + 10000}, {args.eval_episodes} episodes "
         f"per family):\n\n```json\n{json.dumps(result, indent=2)}\n```\n"
     )

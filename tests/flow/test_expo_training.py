@@ -200,3 +200,15 @@ def test_while_the_base_acts_alone_only_the_q_ensemble_learns(tmp_path):
     untouched_edit = ExpoPolicy.from_base(base, critic_hidden_dims=(16, 16)).edit
     # The edit policy's last layer starts at zero weights' scale and was never stepped.
     assert trained.edit.net[-1].bias.tolist() == untouched_edit.net[-1].bias.tolist()
+
+
+def test_shipped_expo_policy_loads_and_drives_safely():
+    from fleetpilot.flow.nav_policy import evaluate_policy
+
+    policy, obs_config = load_nav_policy(ROOT / "policies" / "expo_nav")
+    assert isinstance(policy, ExpoPolicy)
+    assert policy.metadata["result"]["samples"] >= 30_000
+    scenario = load_scenario(SCENARIOS / "head_on_pair.yaml")
+    result = evaluate_policy(scenario, policy, obs_config, episodes=4, seed=5)
+    assert result["collisions"] == 0
+    assert result["success_rate"] == 1.0
