@@ -166,3 +166,42 @@ def collect_demonstrations(
         finished.update(info["final_metrics"])
     summary = summarize([finished[index] for index in range(env.num_envs)])
     return torch.cat(observations), torch.cat(actions), summary
+
+
+def team_sizes(scenarios: dict[str, Scenario], num_agents: int) -> dict[str, int | None]:
+    """``num_agents`` for generated families; explicit scenarios keep their own agents."""
+    return {
+        name: None if scenario.generator is None else num_agents
+        for name, scenario in scenarios.items()
+    }
+
+
+def learning_curve_point(
+    policy: PreTrainedPolicy,
+    scenarios: dict[str, Scenario],
+    obs_config: NavObservationConfig,
+    agents: dict[str, int | None],
+    episodes: int,
+    seed: int,
+    samples: int,
+    alpha: float = 1.0,
+) -> dict:
+    """One point of a trainer's learning curve: success and collisions per family.
+
+    Every family is evaluated on the layouts of ``seed`` (trainers pass their seed + 10000, the
+    layouts ``fleetpilot train nav-imitation`` reports on), so curves of different trainers
+    compare on the same episodes.
+    """
+    success, collisions = {}, {}
+    for family, scenario in scenarios.items():
+        summary = evaluate_policy(
+            scenario, policy, obs_config, episodes, seed, num_agents=agents[family], alpha=alpha
+        )
+        success[family] = summary["success_rate"]
+        collisions[family] = summary["collisions"]
+    return {
+        "samples": samples,
+        "success": success,
+        "mean_success": sum(success.values()) / len(success),
+        "collisions": collisions,
+    }

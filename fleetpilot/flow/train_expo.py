@@ -145,46 +145,18 @@ class ReplayBuffer:
         return {name: store[index] for name, store in self.data.items()}
 
 
-def _team_sizes(scenarios: dict, args: Args) -> dict[str, int | None]:
-    """``args.num_agents`` for generated families; explicit scenarios keep their agents."""
-    return {
-        name: None if scenario.generator is None else args.num_agents
-        for name, scenario in scenarios.items()
-    }
-
-
-def _evaluate(policy, scenarios: dict, obs_config, args: Args) -> dict[str, float]:
-    from fleetpilot.flow.nav_policy import evaluate_policy
-
-    team_sizes = _team_sizes(scenarios, args)
-    return {
-        name: evaluate_policy(
-            scenario,
-            policy,
-            obs_config,
-            args.eval_episodes,
-            args.seed + 10000,
-            num_agents=team_sizes[name],
-        )["success_rate"]
-        for name, scenario in scenarios.items()
-    }
-
-
-def _curve_point(samples: int, success: dict[str, float]) -> dict:
-    return {
-        "samples": samples,
-        "success": success,
-        "mean_success": sum(success.values()) / len(success),
-    }
-
-
 def train(args: Args) -> dict:
     import torch
     from tqdm import tqdm
 
     from fleetpilot.flow.expo import propose_and_select
     from fleetpilot.flow.modeling_expo import ExpoPolicy
-    from fleetpilot.flow.nav_policy import load_nav_policy, observation_metadata
+    from fleetpilot.flow.nav_policy import (
+        learning_curve_point,
+        load_nav_policy,
+        observation_metadata,
+        team_sizes,
+    )
     from fleetpilot.flow.nav_transitions import NavTransitionSource
     from fleetpilot.learn.run_logging import make_writer, run_name, seed_everything, source_commit
     from fleetpilot.scenarios import load_scenario
@@ -220,18 +192,31 @@ def train(args: Args) -> dict:
         family: load_scenario(SCENARIO_DIR / f"{family}.yaml")
         for family in args.scenarios.split(",")
     }
+    agents = team_sizes(scenarios, args.num_agents)
+
+    def evaluate(acting_policy, samples: int) -> dict:
+        return learning_curve_point(
+            acting_policy,
+            scenarios,
+            obs_config,
+            agents,
+            args.eval_episodes,
+            args.seed + 10000,
+            samples,
+        )
+
     source = NavTransitionSource(
         scenarios,
         obs_config,
         args.num_envs,
         args.seed,
-        num_agents=_team_sizes(scenarios, args),
+        num_agents=agents,
     )
     buffer = ReplayBuffer(args.buffer_size, obs_config.obs_dim, 2)
 
     # The base alone is the starting point of the curve.
-    base_success = _evaluate(base, scenarios, obs_config, args)
-    curve = [_curve_point(0, base_success)]
+    curve = [evaluate(base, 0)]
+    base_success = curve[0]["success"]
     samples, updates, next_eval = 0, 0, args.eval_interval
     stats: dict[str, float] = {}
     bar = tqdm(total=args.total_samples, disable=not args.progress, desc=name)
@@ -312,7 +297,7 @@ def train(args: Args) -> dict:
         if samples >= next_eval or samples >= args.total_samples:
             next_eval += args.eval_interval
             policy.eval()
-            point = _curve_point(samples, _evaluate(policy, scenarios, obs_config, args))
+            point = evaluate(policy, samples)
             curve.append(point)
             writer.add_scalar("eval/mean_success", point["mean_success"], samples)
             bar.set_postfix(

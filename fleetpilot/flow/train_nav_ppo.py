@@ -119,10 +119,11 @@ def train(args: Args) -> dict[str, Any]:
 
     from fleetpilot.envs.nav_observation import NavObservationConfig, env_observation
     from fleetpilot.flow.nav_policy import (
-        evaluate_policy,
         fixed_params,
+        learning_curve_point,
         make_env,
         observation_metadata,
+        team_sizes,
     )
     from fleetpilot.flow.registry import make_config, make_policy
     from fleetpilot.learn.gae import compute_gae
@@ -151,10 +152,7 @@ def train(args: Args) -> dict[str, Any]:
         family: load_scenario(SCENARIO_DIR / f"{family}.yaml")
         for family in args.scenarios.split(",")
     }
-    agents = {
-        family: args.num_agents if scenario.generator is not None else None
-        for family, scenario in scenarios.items()
-    }
+    agents = team_sizes(scenarios, args.num_agents)
     envs, params, columns = {}, {}, {}
     num_columns = 0
     for offset, (family, scenario) in enumerate(scenarios.items()):
@@ -198,26 +196,17 @@ def train(args: Args) -> dict[str, Any]:
 
     def evaluate(samples: int) -> dict[str, Any]:
         policy.eval()
-        success, collisions = {}, {}
-        for family, scenario in scenarios.items():
-            summary = evaluate_policy(
-                scenario,
-                policy,
-                obs_config,
-                args.eval_episodes,
-                args.seed + 10000,
-                num_agents=agents[family],
-                alpha=args.alpha,
-            )
-            success[family] = summary["success_rate"]
-            collisions[family] = summary["collisions"]
-        point = {
-            "samples": samples,
-            "success": success,
-            "mean_success": float(np.mean(list(success.values()))),
-            "collisions": collisions,
-        }
-        for family, rate in success.items():
+        point = learning_curve_point(
+            policy,
+            scenarios,
+            obs_config,
+            agents,
+            args.eval_episodes,
+            args.seed + 10000,
+            samples,
+            args.alpha,
+        )
+        for family, rate in point["success"].items():
             writer.add_scalar(f"eval/success_{family}", rate, samples)
         writer.add_scalar("eval/mean_success", point["mean_success"], samples)
         curve.append(point)
