@@ -10,7 +10,7 @@ samples (acting-agent transitions, the count both trainers report). Reported:
   reach it (target: EXPO at most half of PPO's);
 * the imitation data behind the base (demonstration transitions), counted beside EXPO's.
 
-    python benchmarks/nav_policy.py                # defaults of both trainers (~20 min)
+    python benchmarks/nav_policy.py                # defaults of both trainers (~7 min)
     python benchmarks/nav_policy.py --quick        # smoke: tiny budgets
 
 Prints a Markdown table, then the results as one JSON object on the last line.
