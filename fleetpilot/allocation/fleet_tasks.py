@@ -173,6 +173,15 @@ def travel_cost(
     return cost
 
 
+def _levels(capabilities: np.ndarray | None, robots: int, count: int) -> np.ndarray:
+    """(R, count) levels of the first ``count`` capabilities; 0 beyond C (None: no levels)."""
+    levels = np.zeros((robots, count))
+    if capabilities is not None:
+        width = min(count, capabilities.shape[1])
+        levels[:, :width] = capabilities[:, :width]
+    return levels
+
+
 def capability_masks(capabilities: np.ndarray | None, tasks: list[FleetTask], robots: int):
     """Which robots may serve each task alone, and which may join its coalition.
 
@@ -198,9 +207,7 @@ def capability_masks(capabilities: np.ndarray | None, tasks: list[FleetTask], ro
         need = task.requirements
         if not (need > 0).any():
             continue
-        have = np.zeros((robots, len(need)))
-        width = min(len(need), capabilities.shape[1])
-        have[:, :width] = capabilities[:, :width]
+        have = _levels(capabilities, robots, len(need))
         alone[:, column] = (have >= need - 1e-9).all(axis=1)
         helps[:, column] = ((have > 0) & (need > 0)).any(axis=1)
     return alone, helps
@@ -230,8 +237,6 @@ def form_coalitions(
         Task column -> member robot rows, for the coalitions formed.
     """
     robots = len(free)
-    if capabilities is None:
-        capabilities = np.zeros((robots, 0))
     order = sorted(
         (column for column, task in enumerate(tasks) if task.min_robots > 1),
         key=lambda column: (-tasks[column].value, tasks[column].id),
@@ -240,9 +245,7 @@ def form_coalitions(
     for column in order:
         task = tasks[column]
         remaining = task.requirements.copy()
-        have = np.zeros((robots, len(remaining)))
-        width = min(len(remaining), capabilities.shape[1])
-        have[:, :width] = capabilities[:, :width]
+        have = _levels(capabilities, robots, len(remaining))
         candidates = [
             r
             for r in np.argsort(travel[:, column], kind="stable")

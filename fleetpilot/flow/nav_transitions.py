@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import torch
 
-from fleetpilot.envs.metrics import summarize
 from fleetpilot.envs.nav_observation import NavObservationConfig, env_observation
 from fleetpilot.flow.nav_policy import fixed_params, make_env
 from fleetpilot.scenarios import Scenario
@@ -108,10 +107,3 @@ class NavTransitionSource:
             self.finished_episodes[name].extend(info["final_metrics"].values())
             env.reset_finished()
         return Transitions.concatenate(parts)
-
-    def recent_success(self, last: int = 16) -> dict[str, float]:
-        """Success rate of each family's last ``last`` ended episodes (nan before any ended)."""
-        return {
-            name: summarize(episodes[-last:])["success_rate"] if episodes else float("nan")
-            for name, episodes in self.finished_episodes.items()
-        }

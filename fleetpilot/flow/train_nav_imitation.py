@@ -60,10 +60,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_dataclass_arguments(parser, Args)
 
 
-def _agents(name: str, args: Args) -> int | None:
-    return None if name == "head_on_pair" else args.num_agents
-
-
 def train(args: Args) -> dict:
     import torch
 
@@ -73,6 +69,7 @@ def train(args: Args) -> dict:
         collect_demonstrations,
         evaluate_policy,
         observation_metadata,
+        team_sizes,
     )
     from fleetpilot.flow.registry import make_config, make_policy
     from fleetpilot.learn.run_logging import seed_everything, source_commit
@@ -85,10 +82,11 @@ def train(args: Args) -> dict:
     scenarios = {
         name: load_scenario(SCENARIO_DIR / f"{name}.yaml") for name in args.scenarios.split(",")
     }
+    agents = team_sizes(scenarios, args.num_agents)
     observations, actions, demo = [], [], {}
     for name, scenario in scenarios.items():
         obs, action, summary = collect_demonstrations(
-            scenario, obs_config, args.demo_episodes, args.seed, num_agents=_agents(name, args)
+            scenario, obs_config, args.demo_episodes, args.seed, num_agents=agents[name]
         )
         observations.append(obs)
         actions.append(action)
@@ -114,7 +112,7 @@ def train(args: Args) -> dict:
             obs_config,
             args.eval_episodes,
             args.seed + 10000,
-            num_agents=_agents(name, args),
+            num_agents=agents[name],
         )
         metrics[name] = {
             key: summary[key]

@@ -118,13 +118,8 @@ def train(args: Args) -> dict[str, Any]:
     from tqdm import tqdm
 
     from fleetpilot.envs.nav_observation import NavObservationConfig, env_observation
-    from fleetpilot.flow.nav_policy import (
-        fixed_params,
-        learning_curve_point,
-        make_env,
-        observation_metadata,
-        team_sizes,
-    )
+    from fleetpilot.flow.nav_policy import learning_curve_point, observation_metadata, team_sizes
+    from fleetpilot.flow.nav_transitions import NavTransitionSource
     from fleetpilot.flow.registry import make_config, make_policy
     from fleetpilot.learn.gae import compute_gae
     from fleetpilot.learn.mlp import build_mlp
@@ -153,14 +148,13 @@ def train(args: Args) -> dict[str, Any]:
         for family in args.scenarios.split(",")
     }
     agents = team_sizes(scenarios, args.num_agents)
-    envs, params, columns = {}, {}, {}
+    source = NavTransitionSource(
+        scenarios, obs_config, args.num_envs, args.seed, num_agents=agents, alpha=args.alpha
+    )
+    envs, params = source.envs, source.params
+    columns = {}
     num_columns = 0
-    for offset, (family, scenario) in enumerate(scenarios.items()):
-        env_seed = args.seed + 1000 * offset
-        env = make_env(scenario, args.num_envs, env_seed, agents[family])
-        env.reset(seed=env_seed)
-        envs[family] = env
-        params[family] = fixed_params(env, alpha=args.alpha)
+    for family, env in envs.items():
         width = env.num_envs * env.num_agents
         columns[family] = slice(num_columns, num_columns + width)
         num_columns += width

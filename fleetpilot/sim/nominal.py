@@ -27,6 +27,12 @@ NEIGHBOUR_COST = 10.0
 """Extra cost of a cell within ``neighbour_radius`` of a robot the planning robot knows of."""
 
 
+def cell_centres(frame: GridFrame, height: int, width: int) -> np.ndarray:
+    """(height*width, 2) world centres [m] of a grid's cells, row-major."""
+    rows, cols = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
+    return frame.to_world(np.stack([rows.ravel(), cols.ravel()], axis=1))
+
+
 def static_map(
     obstacles: np.ndarray, arena: Arena, resolution: float, clearance: float
 ) -> tuple[GridMap, GridFrame, np.ndarray]:
@@ -48,14 +54,12 @@ def static_map(
     width = max(1, math.ceil((x_max - x_min) / resolution - 1e-9))
     height = max(1, math.ceil((y_max - y_min) / resolution - 1e-9))
     frame = GridFrame(float(x_min), float(y_min), float(resolution), height)
-    rows, cols = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
-    centres = frame.to_world(np.stack([rows.ravel(), cols.ravel()], axis=1))
-    to_wall = np.min(
+    centres = cell_centres(frame, height, width)
+    gap = np.min(
         [centres[:, 0] - x_min, x_max - centres[:, 0], centres[:, 1] - y_min,
          y_max - centres[:, 1]],
         axis=0,
     )  # fmt: skip
-    gap = to_wall
     obstacles = np.asarray(obstacles, dtype=np.float64).reshape(-1, 3)
     if len(obstacles):
         gaps = (
@@ -88,10 +92,7 @@ class WaypointNominal:
                 f"nominal.clearance: no free cell is {spec.clearance!r} m from every obstacle"
             )
         self._free = np.ascontiguousarray(self.grid.free.reshape(-1))
-        rows, cols = np.meshgrid(
-            np.arange(self.grid.height), np.arange(self.grid.width), indexing="ij"
-        )
-        self._centres = self.frame.to_world(np.stack([rows.ravel(), cols.ravel()], axis=1))
+        self._centres = cell_centres(self.frame, self.grid.height, self.grid.width)
         self._cells_ahead = max(1, int(spec.lookahead / spec.resolution))
 
     def _sees(self, start: np.ndarray, end: np.ndarray) -> bool:
