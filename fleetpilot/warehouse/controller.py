@@ -48,6 +48,8 @@ class FlowController:
         self.sensing_radius = sensing_radius
         self.max_speed = max_speed
         self.generator = torch.Generator().manual_seed(seed)
+        self.stopped_by_bad_action = 0
+        """Robot-ticks on which the policy's action was not finite and the robot was stopped."""
 
     def __call__(
         self, positions: torch.Tensor, velocities: np.ndarray, waypoints: torch.Tensor
@@ -71,5 +73,9 @@ class FlowController:
         )
         with torch.inference_mode():
             action = self.policy.predict_action_chunk(obs[0], self.generator)[:, 0]
+        # A non-finite action (a broken policy) stops that robot: the filter would refuse it.
+        broken = ~torch.isfinite(action).all(dim=-1)
+        self.stopped_by_bad_action += int(broken.sum())
+        action = action.masked_fill(broken.unsqueeze(-1), 0.0)
         velocity = action.to(positions.dtype).unsqueeze(0) * self.max_speed
         return clip_norm(velocity, self.max_speed)

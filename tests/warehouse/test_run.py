@@ -128,3 +128,30 @@ def test_recording_holds_the_task_markers_and_the_fleet_topics(tmp_path, capsys)
         assignments = reader.deserialize(first[2], first[0].msgtype).assignments
     # Four idle robots and sixteen waiting tasks: the first round keeps every robot busy.
     assert sorted(a.robot_ids[0] for a in assignments) == [f"robot_{i}" for i in range(4)]
+
+
+def test_flow_controller_refuses_missing_or_foreign_policies(tmp_path):
+    from fleetpilot.warehouse.controller import FlowController
+
+    with pytest.raises(FileNotFoundError, match="controller: no config.json in"):
+        FlowController(str(tmp_path / "absent"), np.zeros((0, 3)), 2.0, 1.0, seed=0)
+    with pytest.raises(ValueError, match="controller: .*not a nav policy"):
+        FlowController("policies/flow_multigoal", np.zeros((0, 3)), 2.0, 1.0, seed=0)
+
+
+def test_flow_controller_stops_robots_whose_action_is_not_finite():
+    import torch
+
+    from fleetpilot.warehouse.controller import FlowController
+
+    controller = FlowController("policies/flow_nav", np.zeros((0, 3)), 2.0, 1.0, seed=0)
+    positions = torch.tensor([[[0.0, 0.0], [3.0, 0.0]]], dtype=torch.float64)
+    waypoints = torch.tensor([[[1.0, 0.0], [3.0, 1.0]]], dtype=torch.float64)
+    moving = controller(positions, np.zeros((2, 2)), waypoints)
+    assert torch.linalg.vector_norm(moving[0], dim=-1).min() > 0.1
+    with torch.no_grad():  # a corrupted network: every output NaN
+        for parameter in controller.policy.parameters():
+            parameter.fill_(float("nan"))
+    stopped = controller(positions, np.zeros((2, 2)), waypoints)
+    assert torch.equal(stopped, torch.zeros_like(stopped))
+    assert controller.stopped_by_bad_action == 2
