@@ -4,7 +4,8 @@ For 4, 16 and 64 robots the circle-swap family runs from reset (robots converge 
 the densest case for contacts and the filter) through ``fleetpilot.sim.runner.ScenarioRun``:
 neighbour-graph observation -> fixed tuner -> go-to-goal -> unicycle CBF filter -> wheel
 velocity control -> physics. Every size runs with the current physics settings and, in the
-same run and interleaved with them, with the previous ones (10 ms step, cone friction), so
+same run and interleaved with them, with the previous ones (20 ms step, 2 cm contact breaking
+threshold: ``PREVIOUS_WORLD``), so
 that the ratio between the two is measured under the same machine load. Reported per size and
 settings: the real-time factor per second of this process's CPU time (what an otherwise idle
 core would give: the physics is single-threaded and on a shared machine waits for its core;
@@ -51,18 +52,22 @@ sys.path.insert(0, str(ROOT))
 from fleetpilot.envs.tuners import make_tuner  # noqa: E402
 from fleetpilot.scenarios import load_scenario  # noqa: E402
 from fleetpilot.sim.runner import ScenarioRun, SimConfig  # noqa: E402
-from fleetpilot.sim.world import PyBulletWorld, WorldConfig  # noqa: E402
+from fleetpilot.sim.world import PREVIOUS_WORLD, PyBulletWorld, WorldConfig  # noqa: E402
 
 SIZES = (4, 16, 64)
 SETTINGS = {  # name -> physics settings; "current" is WorldConfig's defaults
     "current": WorldConfig(),
-    "previous": WorldConfig(physics_dt=0.01, cone_friction=True),
+    "previous": PREVIOUS_WORLD,
 }
 TRACKING_SETTINGS = {
     **SETTINGS,
-    "10 ms, pyramid": WorldConfig(physics_dt=0.01),
-    "20 ms, cone": WorldConfig(physics_dt=0.02, cone_friction=True),
-    "20 ms, pyramid, contact threshold 5 mm": WorldConfig(contact_breaking_threshold=0.005),
+    "10 ms, cone (before the 20 ms step)": WorldConfig(
+        physics_dt=0.01,
+        cone_friction=True,
+        contact_breaking_threshold=0.02,
+    ),
+    "33 ms": WorldConfig(physics_dt=0.1 / 3),
+    "25 ms, contact threshold 5 mm": WorldConfig(contact_breaking_threshold=0.005),
 }
 TRACKING_COMMANDS = (  # [v m/s, omega rad/s], each held for 1 s
     (0.5, 0.0),
@@ -72,7 +77,7 @@ TRACKING_COMMANDS = (  # [v m/s, omega rad/s], each held for 1 s
     (1.0, -1.0),
     (0.0, 0.0),
 )
-PREVIOUS_SIM_FLAGS = ["--physics-dt", "0.01", "--cone-friction"]
+PREVIOUS_SIM_FLAGS = ["--previous-physics"]
 SCENARIO = ROOT / "sim" / "scenarios" / "circle_swap_16.yaml"
 TUNER = "fixed:alpha=1,gain=1"
 TARGET_REAL_TIME_FACTOR = 20.0
@@ -169,11 +174,12 @@ def markdown(results: dict) -> str:
         "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in results["rows"]:
-        friction = "cone" if row["cone_friction"] else "pyramid"
+        settings = SETTINGS[row["settings"]]
         speedup = row["speedup_vs_previous"]
         lines.append(
-            f"| {row['num_agents']} | {row['settings']} ({1e3 * row['physics_dt']:.0f} ms, "
-            f"{friction}) | {row['cpu_real_time_factor']:.1f}x | "
+            f"| {row['num_agents']} | {row['settings']} ({1e3 * settings.physics_dt:.0f} ms, "
+            f"{1e2 * settings.contact_breaking_threshold:.0f} cm) | "
+            f"{row['cpu_real_time_factor']:.1f}x | "
             f"{row['best_cpu_real_time_factor']:.1f}x | {row['real_time_factor']:.1f}x | "
             f"{row['cpu_ms_per_tick']:.1f} | {100 * row['physics_fraction']:.0f} % | "
             f"{100 * row['filter_fraction']:.0f} % | {row['contact_starts']} | "
@@ -363,7 +369,7 @@ def sim_to_sim_markdown(rows: list[dict]) -> str:
     lines.append(
         "Each cell: batched env (scenario's model) / batched env (unicycle) / PyBullet"
         + (
-            " / PyBullet with the previous physics settings (10 ms, cone friction)."
+            " / PyBullet with the previous physics settings (20 ms, 2 cm contact threshold)."
             if with_previous
             else "."
         )

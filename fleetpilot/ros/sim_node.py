@@ -107,7 +107,7 @@ class SimNode(LifecycleNode):
         declare_value(self, "frame_id", "map", "world frame of every published pose")
         declare_float(self, "rate_hz", 50.0, 1.0, 100.0, "control/publish rate [Hz]")
         declare_float(
-            self, "physics_dt", 0.0, 0.0, 0.05, "physics step [s]; 0: the longest <= 20 ms"
+            self, "physics_dt", 0.0, 0.0, 0.05, "physics step [s]; 0: the longest <= 25 ms"
         )
         declare_float(self, "real_time_factor", 1.0, 0.05, 20.0, "sim seconds per wall second")
         declare_float(self, "command_timeout", 0.5, 0.01, 10.0, "stale cmd_vel stops a robot [s]")

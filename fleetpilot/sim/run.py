@@ -67,13 +67,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--agents", type=int, help="override the team size of a family")
     parser.add_argument("--max-steps", type=int, help="override the episode length [ticks]")
     parser.add_argument(
-        "--physics-dt", type=float, default=0.02, help="fixed physics step [s] (divides dt)"
+        "--physics-dt",
+        type=float,
+        help="fixed physics step [s] (divides dt; default: the physics settings' own, 25 ms)",
     )
     parser.add_argument(
-        "--cone-friction",
+        "--previous-physics",
         action="store_true",
-        help="Bullet's cone friction model instead of the pyramid one (slower; the setting "
-        "used before the 20 ms default)",
+        help="the physics settings used before the 25 ms default (20 ms step, 2 cm contact "
+        "breaking threshold), for comparisons",
     )
     parser.add_argument(
         "--lidar",
@@ -106,9 +108,13 @@ def run_scenario(args: argparse.Namespace) -> dict:
     from fleetpilot.sim.recorder import RunRecorder
     from fleetpilot.sim.runner import ScenarioRun, SimConfig
     from fleetpilot.sim.scenario_world import radius_mismatches
-    from fleetpilot.sim.world import WorldConfig
+    from fleetpilot.sim.world import PREVIOUS_WORLD, WorldConfig
     from fleetpilot.warehouse.scenario import is_warehouse_file
 
+    args.world = PREVIOUS_WORLD if args.previous_physics else WorldConfig()
+    if args.physics_dt is None:
+        args.physics_dt = args.world.physics_dt
+    WorldConfig(physics_dt=args.physics_dt)  # a bad step fails here, naming the field
     if is_warehouse_file(args.scenario):
         from fleetpilot.warehouse.command import run_warehouse
 
@@ -160,7 +166,7 @@ def run_scenario(args: argparse.Namespace) -> dict:
             # long rays cost ray-test time.
             lidar=LidarConfig(range_max=1.5 * instance.sensing_radius) if args.lidar else None,
             silent_robots=args.silent_robots,
-            world=WorldConfig(cone_friction=True) if args.cone_friction else None,
+            world=args.world,
             nominal=nominal,
         )
         recorder = None
@@ -204,13 +210,10 @@ def run_scenario(args: argparse.Namespace) -> dict:
 def main(args: argparse.Namespace) -> int:
     import torch
 
-    from fleetpilot.sim.world import WorldConfig
-
     threads = torch.get_num_threads()
     # One robot's tensors are tiny: extra threads only add synchronisation on a busy machine.
     torch.set_num_threads(max(1, args.threads))
     try:
-        WorldConfig(physics_dt=args.physics_dt)  # the message names the flag's field
         summary = run_scenario(args)
     except (ValueError, FileNotFoundError, FileExistsError) as error:
         print(f"error: {error}", file=sys.stderr)

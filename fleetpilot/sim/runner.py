@@ -65,7 +65,7 @@ class SimConfig:
             scenario file's ``nominal:`` block, or ``--nominal``).
     """
 
-    physics_dt: float = 0.02
+    physics_dt: float = WorldConfig.physics_dt
     gui: bool = False
     real_time: bool = False
     max_steps: int | None = None

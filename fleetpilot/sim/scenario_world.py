@@ -82,7 +82,7 @@ def control_substeps(instance: ScenarioInstance, physics_dt: float) -> int:
 def build_world(
     instance: ScenarioInstance,
     gui: bool = False,
-    physics_dt: float = 0.02,
+    physics_dt: float = WorldConfig.physics_dt,
     perception_seed: int = 0,
     world_config: WorldConfig | None = None,
 ) -> tuple[PyBulletWorld, NeighbourPerception]:

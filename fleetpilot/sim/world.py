@@ -35,32 +35,31 @@ class WorldConfig:
 
     Attributes:
         physics_dt: fixed physics step [s]; control periods must be multiples of it. At
-            20 ms (with pyramid friction) the base follows wheel commands to within about
-            0.02 m/s and 0.05 rad/s in steady state, like 10 ms does, at about half the cost;
-            25 ms and longer track far worse (``benchmarks/pybullet_world.py --tracking``).
+            25 ms the base follows wheel commands to within about 0.03 m/s and 0.03 rad/s in
+            steady state (turning in place at 1 rad/s about 5 % slow), as 10 and 20 ms do;
+            33 ms and longer track worse (``benchmarks/pybullet_world.py --tracking``).
         solver_iterations: constraint-solver iterations per step (PyBullet's default is 50).
         gui: open PyBullet's GUI window instead of running headless (DIRECT).
         wall_height: height of arena walls and obstacle cylinders [m].
         wall_thickness: thickness of arena walls [m].
         contact_breaking_threshold: how far apart [m] two shapes may drift before Bullet drops
-            a contact point it keeps from earlier steps (Bullet's default, 0.02 m). Smaller
-            values keep fewer stale points under the rolling wheels and make a physics step
-            up to a quarter cheaper, but the wheels then track turning commands worse (see
-            ``docs/results/pybullet_world.md``). Bullet holds this in a process-wide
-            variable: every world sets it when it is built, so worlds that step at the same
-            time in one process must agree on it.
+            a contact point it keeps from earlier steps (Bullet's default is 0.02 m). A rolling
+            wheel leaves a trail of such points: with 2 cm each wheel soon carries 3-4, with
+            1 cm fewer, for a cheaper step and the same tracking. Bullet holds this in a
+            process-wide variable: every world sets it when it is built, so worlds that step
+            at the same time in one process must agree on it.
         cone_friction: Bullet's cone friction model (PyBullet's default); False uses the
             pyramid model (two independent friction directions per contact, as ODE does),
             which costs about 15 % less per step and, at a 20 ms step, tracks fast turns
             closer (0.05 against 0.12 rad/s worst turn-rate error).
     """
 
-    physics_dt: float = 0.02
+    physics_dt: float = 0.025
     solver_iterations: int = 10
     gui: bool = False
     wall_height: float = 0.4
     wall_thickness: float = 0.1
-    contact_breaking_threshold: float = 0.02
+    contact_breaking_threshold: float = 0.01
     cone_friction: bool = False
 
     def __post_init__(self) -> None:
@@ -78,6 +77,11 @@ class WorldConfig:
         for name in ("wall_height", "wall_thickness"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: expected a positive size, got {getattr(self, name)!r}")
+
+
+PREVIOUS_WORLD = WorldConfig(physics_dt=0.02, contact_breaking_threshold=0.02)
+"""The defaults before the 25 ms step (kept for comparisons: ``fleetpilot sim --previous-physics``,
+``benchmarks/pybullet_world.py``)."""
 
 
 @dataclass(frozen=True)
@@ -199,7 +203,9 @@ class PyBulletWorld:
     def _load_robot(self, pose: np.ndarray) -> int:
         body = self._call.loadURDF(
             str(URDF_PATH),
-            basePosition=(pose[0], pose[1], self.robot.axle_height + 0.002),
+            # 0.5 mm up: a robot dropped from higher bounces on its casters for its first
+            # tenths of a second and turns slower while it does.
+            basePosition=(pose[0], pose[1], self.robot.axle_height + 0.0005),
             baseOrientation=pybullet.getQuaternionFromEuler((0, 0, pose[2])),
         )
         for joint in range(self._call.getNumJoints(body)):

@@ -93,6 +93,7 @@ def run_warehouse(args: argparse.Namespace) -> dict[str, Any]:
         instance = scenario.sample(seed=args.seed + episode, num_robots=args.agents)
         config = SimConfig(
             physics_dt=args.physics_dt,
+            world=args.world,
             gui=args.gui,
             real_time=args.gui,
             max_steps=args.max_steps,

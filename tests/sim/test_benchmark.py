@@ -26,8 +26,8 @@ def test_quick_benchmark_reports_every_size(tmp_path):
         assert row["cpu_real_time_factor"] > 0 and 0 < row["physics_fraction"] < 1
         assert row["contact_starts"] == 0 and row["speedup_vs_previous"] > 0
     assert report["settings"]["previous"] == {
-        "physics_dt": 0.01,
-        "cone_friction": True,
+        "physics_dt": 0.02,
+        "cone_friction": False,
         "solver_iterations": 10,
         "contact_breaking_threshold": 0.02,
     }

@@ -109,3 +109,14 @@ def test_bad_flags_are_refused_before_running(tmp_path, capsys):
     record = ["--record", str(tmp_path / "taken"), "--no-progress"]
     assert main(["sim", str(scenario), *record]) == 2
     assert "already exists" in capsys.readouterr().err
+
+
+def test_physics_defaults_and_previous_settings_are_reported(tmp_path, capsys):
+    scenario = write_pair_scenario(tmp_path / "pair.yaml")
+    common = ["sim", str(scenario), "--max-steps", "5", "--no-progress"]
+    assert main(common) == 0
+    assert json.loads(capsys.readouterr().out)["physics_dt"] == 0.025
+    assert main([*common, "--previous-physics"]) == 0
+    assert json.loads(capsys.readouterr().out)["physics_dt"] == 0.02
+    assert main([*common, "--previous-physics", "--physics-dt", "0.01"]) == 0
+    assert json.loads(capsys.readouterr().out)["physics_dt"] == 0.01

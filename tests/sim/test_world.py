@@ -45,8 +45,8 @@ def test_robot_drives_straight_and_turns_as_commanded(config):
         halfway = world.poses()
         world.advance(0.8)
         readings = []  # the read-back over the last 0.2 s: the base vibrates on its supports
-        for _ in range(10):
-            world.advance(0.02)
+        for _ in range(round(0.2 / config.physics_dt)):
+            world.advance(config.physics_dt)
             readings.append(world.velocities())
         poses = world.poses()
         linear = np.mean([reading[0] for reading in readings], axis=0)
@@ -55,7 +55,8 @@ def test_robot_drives_straight_and_turns_as_commanded(config):
     assert abs(poses[0, 1]) < 0.02 and abs(poses[0, 2]) < 0.03
     # Rates over the last second (steady state): the wheels track the command.
     assert poses[0, 0] - halfway[0, 0] == pytest.approx(0.5, abs=0.02)
-    assert poses[1, 2] - halfway[1, 2] == pytest.approx(1.0, abs=0.04)
+    # Turning in place is the least exact: about 5 % slow at 1 rad/s with the 25 ms step.
+    assert poses[1, 2] - halfway[1, 2] == pytest.approx(1.0, abs=0.07)
     # Read-back velocities (mean of the last 0.2 s): the same, up to the base's vibration.
     assert linear[0] == pytest.approx([0.5, 0.0], abs=0.04)
     assert yaw_rate[1] == pytest.approx(1.0, abs=0.1)
