@@ -13,7 +13,8 @@ same perception noise seed:
 Both conditions use the scenario file's nominal controller (``nominal:``; ``--nominal`` overrides
 it): with ``waypoints`` every robot follows an A* path through the static map (walls and
 pillars, never robots), the map a real robot is given; the filters still get the obstacles only
-as described above.
+as described above (in lidar runs the map only marks which scan returns are walls and pillars:
+those carry no motion margin, ``SimConfig.static_returns``).
 
 Reported per scenario and condition: PyBullet contacts by kind (robot pairs, obstacles,
 arena walls; summed over seeds: the target is 0), success rate (every robot arrived), makespan

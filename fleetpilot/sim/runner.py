@@ -33,7 +33,12 @@ from fleetpilot.envs.metrics import EpisodeMetrics, MetricsConfig, MetricsTracke
 from fleetpilot.envs.nominal import go_to_goal
 from fleetpilot.envs.tuners import Tuner
 from fleetpilot.safety import UnicycleCBF
-from fleetpilot.safety.scan_obstacles import ScanGeometry, ScanReduction, scan_to_obstacles
+from fleetpilot.safety.scan_obstacles import (
+    ScanGeometry,
+    ScanReduction,
+    StaticMap,
+    scan_to_obstacles,
+)
 from fleetpilot.scenarios import NominalSpec, ScenarioInstance
 from fleetpilot.sim.lidar import LidarConfig, SimulatedLidar
 from fleetpilot.sim.nominal import make_nominal
@@ -41,6 +46,9 @@ from fleetpilot.sim.perception import NeighbourPerception
 from fleetpilot.sim.scenario_world import build_world, control_substeps, shared_robot
 from fleetpilot.sim.tuner_stage import TunerStage
 from fleetpilot.sim.world import Contact, PyBulletWorld, WorldConfig
+
+STATIC_SIGMAS = 5.0
+"""Scan returns within this many range-noise sigmas of the map may be static (lidar runs)."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,10 @@ class SimConfig:
             defaults of ``WorldConfig``. ``physics_dt`` and ``gui`` above take precedence.
         nominal: the nominal controller; None for go-to-goal (``fleetpilot sim`` passes the
             scenario file's ``nominal:`` block, or ``--nominal``).
+        static_returns: with a lidar and the ``waypoints`` controller (robots given the
+            building's map), scan returns on the map and away from unmapped returns get no
+            motion margin (``fleetpilot.safety.scan_obstacles``, static returns); False
+            charges every return.
     """
 
     physics_dt: float = WorldConfig.physics_dt
@@ -76,6 +88,7 @@ class SimConfig:
     silent_robots: int = 0
     world: WorldConfig | None = None
     nominal: NominalSpec | None = None
+    static_returns: bool = True
 
     def __post_init__(self) -> None:
         if self.nominal is not None and not isinstance(self.nominal, NominalSpec):
@@ -207,6 +220,7 @@ class PerceivedFilter:
         scan_reduction: ScanReduction | None = None,
         scan_geometry=None,
         silent: frozenset[str] = frozenset(),
+        static_map: StaticMap | None = None,
     ) -> None:
         self.cbf = cbf
         self.perception = perception
@@ -215,6 +229,7 @@ class PerceivedFilter:
             scan_geometry,
             silent,
         )
+        self.static_map = static_map  # tells static scan returns apart; never an obstacle
         self._index = {name: index for index, name in enumerate(perception.ids)}
         config = perception.config
         self.exact = (
@@ -254,7 +269,12 @@ class PerceivedFilter:
             if scans is not None:
                 known = np.column_stack([seen.positions, seen.radii])
                 robot_obstacles = scan_to_obstacles(
-                    scans[robot], self.scan_geometry, poses[robot], self.scan_reduction, known
+                    scans[robot],
+                    self.scan_geometry,
+                    poses[robot],
+                    self.scan_reduction,
+                    known,
+                    self.static_map,
                 )
                 robot_obstacles = robot_obstacles if len(robot_obstacles) else None
             local_poses = np.concatenate(
@@ -325,6 +345,15 @@ class ScenarioRun:
         self.lidar = None if lidar is None else SimulatedLidar(lidar, self.config.perception_seed)
         silent = instance.num_agents - self.config.silent_robots
         self._silent = np.arange(instance.num_agents) >= max(silent, 0)
+        # The building's map (obstacles and walls, never robots) for the planner; in lidar runs
+        # it also tells the scan conversion which returns are walls and pillars (they get no
+        # motion margin), never the filter an obstacle.
+        self.nominal = make_nominal(
+            self.config.nominal or NominalSpec(), instance.obstacles, instance.arena
+        )
+        static_map = None
+        if lidar is not None and self.nominal is not None and self.config.static_returns:
+            static_map = StaticMap(instance.obstacles, instance.arena.bounds)
         self.filter = PerceivedFilter(
             # The world's walls, unless only the lidar may see them.
             scenario_filter(instance, walls=lidar is None),
@@ -337,13 +366,14 @@ class ScenarioRun:
                 range_sigma=lidar.noise_sigma,
                 # Silent robots move unseen between ticks: one tick at the team's top speed.
                 motion_margin=shared_robot(instance).max_speed * instance.dt,
+                # A wall return farther than 5 sigma from the map: about 1 in 2 million.
+                static_tolerance=STATIC_SIGMAS * lidar.noise_sigma,
+                # Any return of a silent robot lies within its diameter of all the others.
+                static_window=2 * max(self.world.robot.body_radius, float(instance.radii.max())),
             ),
             None if lidar is None else lidar.geometry,
             frozenset(self.perception.ids[max(silent, 0) :]),
-        )
-        # The building's map (obstacles and walls, never robots) for the planner only.
-        self.nominal = make_nominal(
-            self.config.nominal or NominalSpec(), instance.obstacles, instance.arena
+            static_map,
         )
         count = instance.num_agents
         as_tensor = dict(dtype=torch.float64)

@@ -1,5 +1,6 @@
-"""Scans to CBF obstacles: hand-built scans, the LaserScan conventions, masking, and a robot
-kept off a wall that only its lidar sees."""
+"""Scans to CBF obstacles: hand-built scans, the LaserScan conventions, masking, static returns
+on a map (no motion margin) next to unmapped ones (full margin), and a robot kept off a wall
+that only its lidar sees."""
 
 import numpy as np
 import pytest
@@ -8,8 +9,10 @@ from fleetpilot.safety import SingleIntegratorCBF
 from fleetpilot.safety.scan_obstacles import (
     ScanGeometry,
     ScanReduction,
+    StaticMap,
     scan_points,
     scan_to_obstacles,
+    static_returns,
 )
 
 BEAMS = 360
@@ -68,6 +71,125 @@ def test_the_motion_margin_grows_every_circle_by_exactly_its_value():
     np.testing.assert_allclose(moving[:, 2] - still[:, 2], 0.1, atol=1e-12)
     with pytest.raises(ValueError, match=r"motion_margin: expected a finite number >= 0"):
         ScanReduction(motion_margin=-0.1)
+
+
+# The wall x = 1.0 as the east side of a mapped room; the margin of a silent robot's reach.
+ROOM = StaticMap(np.zeros((0, 3)), bounds=(-3.0, -3.0, 1.0, 3.0))
+MOVING = ScanReduction(motion_margin=0.1, static_tolerance=0.05, static_window=0.4)
+STILL_RADIUS = 3 * 0.01  # noise only; plus half the beam spacing at each circle's range
+
+
+def margins(circles: np.ndarray, sensor=(0.0, 0.0)) -> np.ndarray:
+    """Each circle's radius less the noise and beam-spacing terms: its motion margin."""
+    spacing = np.linalg.norm(circles[:, :2] - sensor, axis=1) * GEOMETRY.angle_increment / 2
+    return circles[:, 2] - STILL_RADIUS - spacing
+
+
+def test_returns_on_the_map_get_no_motion_margin_and_others_keep_it():
+    charged = scan_to_obstacles(wall_scan(1.0), GEOMETRY, (0, 0, 0), MOVING)
+    on_map = scan_to_obstacles(wall_scan(1.0), GEOMETRY, (0, 0, 0), MOVING, static_map=ROOM)
+    np.testing.assert_array_equal(on_map[:, :2], charged[:, :2])  # the same returns
+    np.testing.assert_allclose(margins(charged), 0.1, atol=1e-12)
+    np.testing.assert_allclose(margins(on_map), 0.0, atol=1e-12)
+    # A wall that is not where the map has it (5 cm off, beyond the tolerance) keeps the margin.
+    moved = scan_to_obstacles(wall_scan(0.94), GEOMETRY, (0, 0, 0), MOVING, static_map=ROOM)
+    np.testing.assert_allclose(margins(moved), 0.1, atol=1e-12)
+    # Without a tolerance nothing is static.
+    off = ScanReduction(motion_margin=0.1, static_tolerance=0.0)
+    np.testing.assert_allclose(
+        margins(scan_to_obstacles(wall_scan(1.0), GEOMETRY, (0, 0, 0), off, static_map=ROOM)),
+        0.1,
+        atol=1e-12,
+    )
+
+
+def test_a_robot_against_a_mapped_wall_keeps_the_margin_on_the_wall_around_it():
+    """A silent robot (radius 0.2) touching the mapped wall: its returns, those pressed against
+    the wall included, and the wall's returns within the window of it keep the full margin;
+    the wall far from it does not."""
+    robot = np.array([0.8, 0.6])
+    pose = (0.5, -1.0, 0.0)  # looking up along the wall: the robot's side against it shows
+    ranges = np.minimum(wall_scan(1.0, pose), pillar_scan(robot, 0.2, pose))
+    distances, angles = scan_points(ranges, GEOMETRY)
+    points = np.array(pose[:2]) + distances[:, None] * np.stack(
+        [np.cos(angles), np.sin(angles)], axis=1
+    )
+    # A wide tolerance, so that the scan sees some of the robot within it of the wall.
+    reduction = ScanReduction(motion_margin=0.1, static_tolerance=0.15, static_window=0.4)
+    static = static_returns(points, ROOM, reduction)
+    on_robot = np.abs(np.linalg.norm(points - robot, axis=1) - 0.2) < 1e-9
+    assert on_robot.sum() >= 5 and not static[on_robot].any()
+    # Some of the robot's returns are on the map (within the tolerance): charged anyway.
+    assert (on_robot & (np.abs(points[:, 0] - 1.0) <= 0.15)).any()
+    off_map = points[on_robot & (np.abs(points[:, 0] - 1.0) > 0.15)]
+    assert len(off_map) >= 5
+
+    def in_window(xy):  # within static_window of one of the robot's off-map returns
+        return (np.linalg.norm(xy[:, None] - off_map[None], axis=2) <= 0.4).any(axis=1)
+
+    wall = np.abs(points[:, 0] - 1.0) < 1e-9
+    assert (wall & in_window(points)).sum() >= 3  # wall beside the robot: charged
+    np.testing.assert_array_equal(static, wall & ~in_window(points))
+    far_wall = wall & (np.abs(points[:, 1] - robot[1]) > 0.7)
+    assert far_wall.sum() >= 20 and static[far_wall].all()
+    circles = scan_to_obstacles(ranges, GEOMETRY, pose, reduction, static_map=ROOM)
+    near = in_window(circles[:, :2])
+    assert near.any() and (~near).any()
+    np.testing.assert_allclose(margins(circles[near], pose[:2]), 0.1, atol=1e-12)
+    np.testing.assert_allclose(margins(circles[~near], pose[:2]), 0.0, atol=1e-12)
+
+
+def test_a_robot_beyond_the_sensing_radius_still_charges_the_wall_beside_it():
+    """A robot touching the mapped wall, all of it beyond max_range (2 m): it gives no circle,
+    but the wall returns inside the range within the window of it keep the margin."""
+    robot = np.array([0.8, 2.07])  # its nearest point is 2.02 m from the sensor
+    ranges = np.minimum(wall_scan(1.0), pillar_scan(robot, 0.2))
+    distances, angles = scan_points(ranges, GEOMETRY)
+    points = distances[:, None] * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    inside = distances <= MOVING.max_range
+    wall = np.abs(points[inside, 0] - 1.0) < 1e-9
+    beyond = points[~inside]
+    off_map = beyond[np.abs(beyond[:, 0] - 1.0) > 0.05]  # the robot, out of range
+    assert len(off_map) >= 3
+    near = (np.linalg.norm(points[inside][:, None] - off_map[None], axis=2) <= 0.4).any(1)
+    assert (wall & near).sum() >= 3 and (wall & ~near).sum() >= 20
+    static = static_returns(points[inside], ROOM, MOVING, beyond)
+    assert not static[near].any() and static[wall & ~near].all()
+    assert static_returns(points[inside], ROOM, MOVING).all()  # without those: all wall
+    circles = scan_to_obstacles(ranges, GEOMETRY, (0, 0, 0), MOVING, static_map=ROOM)
+    assert (np.linalg.norm(circles[:, :2], axis=1) <= 2.0).all()  # none on the robot
+
+
+def test_a_sector_keeps_the_circle_that_reaches_nearest():
+    """One sector: a mapped wall 1.0 m ahead and an unmapped pillar whose nearest return is
+    1.05 m away. Its circle, charged the margin, reaches nearer than the wall's: it is kept."""
+    pillar = np.array([0.0, -1.15])
+    ranges = np.minimum(wall_scan(1.0), pillar_scan(pillar, 0.1))
+    one_sector = ScanReduction(
+        max_obstacles=1, motion_margin=0.1, static_tolerance=0.05, static_window=0.4
+    )
+    kept = scan_to_obstacles(ranges, GEOMETRY, (0, 0, 0), one_sector, static_map=ROOM)
+    assert len(kept) == 1
+    np.testing.assert_allclose(np.linalg.norm(kept[0, :2] - pillar), 0.1, atol=1e-9)
+    np.testing.assert_allclose(margins(kept), 0.1, atol=1e-12)
+    # Without the map every circle carries the margin and the nearest return wins: the wall.
+    charged = scan_to_obstacles(ranges, GEOMETRY, (0, 0, 0), one_sector)
+    np.testing.assert_allclose(charged[0, :2], [1.0, 0.0], atol=1e-9)
+
+
+def test_static_map_distances_and_bad_values():
+    pillars = StaticMap([[2.0, 0.0, 0.5]], bounds=(-1.0, -1.0, 4.0, 1.0))
+    gaps = pillars.gap(np.array([[2.0, 0.6], [0.0, 0.0], [1.4, 0.0]]))
+    np.testing.assert_allclose(gaps, [0.1, 1.0, 0.1])  # pillar top, west wall, pillar side
+    assert StaticMap(np.zeros((0, 3))).gap(np.zeros((2, 2))).tolist() == [np.inf, np.inf]
+    with pytest.raises(ValueError, match="bounds"):
+        StaticMap(np.zeros((0, 3)), bounds=(1.0, 0.0, 0.0, 1.0))
+    with pytest.raises(ValueError, match="discs"):
+        StaticMap([[0.0, 0.0, -1.0]])
+    with pytest.raises(ValueError, match="static_tolerance"):
+        ScanReduction(static_tolerance=-0.01)
+    with pytest.raises(ValueError, match="static_window"):
+        ScanReduction(static_window=float("nan"))
 
 
 def test_laserscan_conventions_nan_inf_minus_inf_and_invalid_values():

@@ -1,6 +1,7 @@
 """The map-aware nominal controller: A* waypoints through the static map lead a robot around a
-wall in real PyBullet, the map never reaches the safety filter in lidar runs, and bad settings
-are refused with the field named."""
+wall in real PyBullet, the map never reaches the safety filter as obstacles in lidar runs (it
+only tells the scan conversion which returns are walls: no motion margin on those, the full
+margin on a silent robot), and bad settings are refused with the field named."""
 
 import dataclasses
 
@@ -10,6 +11,7 @@ import yaml
 
 from fleetpilot.cli import main
 from fleetpilot.envs.tuners import make_tuner
+from fleetpilot.safety.scan_obstacles import scan_to_obstacles
 from fleetpilot.scenarios import Arena, NominalSpec, ScenarioError, parse_scenario
 from fleetpilot.sim.lidar import LidarConfig
 from fleetpilot.sim.nominal import WaypointNominal, make_nominal, static_map
@@ -140,6 +142,41 @@ def test_the_map_never_reaches_the_filter_in_lidar_runs():
     for obstacles, scans in seen:
         assert obstacles is None
         assert scans is not None and scans.shape == (2, 360)
+
+
+def test_lidar_runs_with_the_map_charge_the_motion_margin_to_robots_not_walls():
+    """Robot 0 sees the mapped wall and robot 1, a silent robot, in one real PyBullet scan:
+    the wall's circles carry no motion margin, robot 1's the full one (0.1 m)."""
+    data = walled_room(
+        {"type": "waypoints"},
+        agents=[
+            {"start": [-1.0, -1.0], "goal": [1.5, -1.0], "heading": 0.0},
+            {"start": [-1.0, 0.2], "goal": [1.5, 1.0], "heading": 0.0},
+        ],
+    )
+    instance = parse_scenario(data, "walled_room").sample()
+    lidar = LidarConfig(range_max=3.0)
+    config = SimConfig(max_steps=1, lidar=lidar, silent_robots=1, nominal=WAYPOINTS)
+    tuner = make_tuner("fixed:alpha=1,gain=1")
+    with ScenarioRun(instance, tuner, config) as run:
+        reduction, static_map = run.filter.scan_reduction, run.filter.static_map
+        assert static_map is not None and reduction.motion_margin == pytest.approx(0.1)
+        pose = run.world.poses()[0]
+        circles = scan_to_obstacles(
+            run.lidar.scan(run.world)[0], lidar.geometry, pose, reduction, None, static_map
+        )
+    spacing = np.linalg.norm(circles[:, :2] - pose[:2], axis=1) * lidar.geometry.angle_increment
+    margin = circles[:, 2] - 3 * lidar.noise_sigma - spacing / 2
+    on_robot = np.linalg.norm(circles[:, :2] - [-1.0, 0.2], axis=1) < 0.25
+    on_wall = np.abs(circles[:, 0]) < 0.15  # the wall's discs stand on x = 0
+    assert on_robot.any() and on_wall.any()
+    np.testing.assert_allclose(margin[on_robot], 0.1, atol=1e-9)
+    np.testing.assert_allclose(margin[on_wall], 0.0, atol=1e-9)
+    # Every return charged: without the waypoint planner's map, or when switched off.
+    for nominal, static in ((NominalSpec("go-to-goal"), True), (WAYPOINTS, False)):
+        other = dataclasses.replace(config, nominal=nominal, static_returns=static)
+        with ScenarioRun(instance, tuner, other) as run:
+            assert run.filter.static_map is None
 
 
 def test_bad_nominal_settings_are_refused_with_the_field_named(tmp_path, capsys):
