@@ -19,6 +19,15 @@ class FlowPolicyConfig(PolicyConfig):
         action_noise_std: std of the Gaussian added to the flow output when acting in RL
             (PolicyFlow's ``a = flow(z) + n``); 0 disables it (pure imitation use).
         noise_at_inference: add that Gaussian in ``select_action`` too (off for deployment).
+        episode_noise: draw the flow's start noise z once per episode (at the first
+            ``select_action`` after ``reset()``) and keep it for every later chunk of the
+            episode, instead of fresh noise per chunk. Each chunk's action still has the flow's
+            distribution, but z acts as the episode's intention: a multimodal policy commits to
+            one mode rather than re-drawing it every step.
+        noise_radius: at inference, start noise longer than this is shrunk onto the sphere of
+            this radius (direction kept): truncated sampling, which drops the flow's rare
+            outlying actions and keeps the shares of its modes when they are told apart by the
+            direction of z; 0 disables. Training (PolicyFlow rollouts) is unaffected.
     """
 
     num_flow_steps: int = 4
@@ -26,6 +35,8 @@ class FlowPolicyConfig(PolicyConfig):
     time_embedding_dim: int = 16
     action_noise_std: float = 0.0
     noise_at_inference: bool = False
+    episode_noise: bool = False
+    noise_radius: float = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -42,6 +53,10 @@ class FlowPolicyConfig(PolicyConfig):
             raise ValueError(
                 "FlowPolicyConfig.time_embedding_dim must be an even integer >= 2, "
                 f"got {self.time_embedding_dim}"
+            )
+        if self.noise_radius < 0.0:
+            raise ValueError(
+                f"FlowPolicyConfig.noise_radius must be >= 0, got {self.noise_radius}"
             )
         if self.action_noise_std < 0.0:
             raise ValueError(

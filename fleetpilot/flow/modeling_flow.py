@@ -29,7 +29,13 @@ class FlowPolicy(PreTrainedPolicy):
             config.time_embedding_dim,
             config.activation,
         )
+        self._episode_noise: torch.Tensor | None = None
         self.to(self.device)
+
+    def reset(self) -> None:
+        """Forget queued actions and the episode's start noise (``config.episode_noise``)."""
+        super().reset()
+        self._episode_noise = None
 
     def velocity(self, obs: torch.Tensor, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """``[B, D]`` velocity at flat chunks ``x`` ``[B, D]`` and times ``t`` ``[B]``."""
@@ -51,11 +57,28 @@ class FlowPolicy(PreTrainedPolicy):
             (batch_size, self.config.chunk_dim), generator=generator, device=self.device
         )
 
+    def inference_noise(self, batch_size: int, generator: torch.Generator | None = None):
+        """``[B, D]`` start points for ``select_action``: standard normal, shrunk onto the
+        sphere of radius ``config.noise_radius`` where longer (when that is > 0)."""
+        noise = self.sample_noise(batch_size, generator)
+        radius = self.config.noise_radius
+        if radius > 0.0:
+            norm = noise.norm(dim=-1, keepdim=True)
+            noise = noise * torch.clamp(radius / norm.clamp_min(1e-12), max=1.0)
+        return noise
+
     @torch.no_grad()
     def predict_action_chunk(
         self, obs: torch.Tensor, generator: torch.Generator | None = None
     ) -> torch.Tensor:
-        flat = self.transport(obs, self.sample_noise(obs.shape[0], generator))
+        if self.config.episode_noise:
+            held = self._episode_noise
+            if held is None or held.shape[0] != obs.shape[0]:
+                held = self._episode_noise = self.inference_noise(obs.shape[0], generator)
+            noise = held
+        else:
+            noise = self.inference_noise(obs.shape[0], generator)
+        flat = self.transport(obs, noise)
         if self.config.noise_at_inference and self.config.action_noise_std > 0.0:
             extra = torch.randn(flat.shape, generator=generator, device=flat.device)
             flat = flat + self.config.action_noise_std * extra

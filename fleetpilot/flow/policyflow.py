@@ -72,7 +72,10 @@ def path_velocities(
 
 @torch.no_grad()
 def sample_for_rollout(
-    policy: FlowPolicy, obs: torch.Tensor, generator: torch.Generator | None = None
+    policy: FlowPolicy,
+    obs: torch.Tensor,
+    generator: torch.Generator | None = None,
+    sigma: float | None = None,
 ) -> FlowRolloutSample:
     """Acts with ``a = phi(z) + sigma n`` and records what the ratio will need.
 
@@ -80,8 +83,10 @@ def sample_for_rollout(
         policy: a flow policy with ``config.action_noise_std > 0``.
         obs: ``[B, obs_dim]``.
         generator: optional generator for z and n.
+        sigma: acting-noise std for this rollout (default ``config.action_noise_std``); an
+            annealed schedule passes the current value here and to ``policyflow_log_ratio``.
     """
-    sigma = policy.config.action_noise_std
+    sigma = policy.config.action_noise_std if sigma is None else sigma
     if sigma <= 0.0:
         raise ValueError("PolicyFlow needs FlowPolicyConfig.action_noise_std > 0")
     obs = policy.check_obs(obs)
@@ -116,7 +121,10 @@ def gaussian_log_ratio(
 
 
 def policyflow_log_ratio(
-    policy: FlowPolicy, obs: torch.Tensor, batch: dict[str, torch.Tensor]
+    policy: FlowPolicy,
+    obs: torch.Tensor,
+    batch: dict[str, torch.Tensor],
+    sigma: float | None = None,
 ) -> torch.Tensor:
     """``[B]`` approximate log pi_new(a | z, s) / pi_old(a | z, s) for a rollout minibatch.
 
@@ -125,13 +133,13 @@ def policyflow_log_ratio(
         obs: ``[B, obs_dim]``.
         batch: ``noise``, ``flow_action``, ``action`` ``[B, D]`` and ``path_velocities``
             ``[B, K, D]`` as recorded by ``sample_for_rollout``.
+        sigma: the acting-noise std the rollout used (default ``config.action_noise_std``).
     """
+    sigma = policy.config.action_noise_std if sigma is None else sigma
     new_mean = approximate_end_point(
         policy, obs, batch["noise"], batch["flow_action"], batch["path_velocities"]
     )
-    return gaussian_log_ratio(
-        batch["action"], new_mean, batch["flow_action"], policy.config.action_noise_std
-    )
+    return gaussian_log_ratio(batch["action"], new_mean, batch["flow_action"], sigma)
 
 
 def exact_conditional_log_ratio(

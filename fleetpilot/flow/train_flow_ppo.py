@@ -3,7 +3,9 @@
 Reads top to bottom like CleanRL's ppo_continuous_action.py. One seeded command reproduces the
 shipped policy::
 
-    fleetpilot train flow-ppo --seed 1 --output-dir policies/flow_multigoal
+    fleetpilot train flow-ppo --seed 1 --learning-rate 0.0001 --episode-noise True \
+        --noise-radius 2.0 --train-start-std 1.0 --num-flow-steps 8 --bc-demos 256 \
+        --bc-iterations 5000 --bc-coef 1.0 --output-dir policies/flow_multigoal
 
 With ``--policy gaussian`` the same loop trains the Gaussian baseline with the exact ratio.
 TensorBoard logs go to ``runs/<env>__<exp>__<seed>__<time>``.
@@ -74,6 +76,16 @@ class Args:
     """further Brownian diffusion of the regulariser's targets beyond the acting noise"""
     action_noise_std: float = 0.3
     """std of the Gaussian added to the flow output when acting (flow policy)"""
+    final_action_noise_std: float = 0.0
+    """anneal that acting noise linearly (per iteration) to this std by the end of training, so
+    the last updates optimise the noise-free action that evaluation executes (flow policy;
+    0 keeps action_noise_std constant)"""
+    episode_noise: bool = False
+    """the saved flow policy's select_action draws its start noise z once per episode and keeps
+    it (training rollouts always draw fresh z per step)"""
+    noise_radius: float = 0.0
+    """the saved flow policy's select_action shrinks start noise longer than this onto that
+    radius (truncated sampling; training rollouts use untruncated noise; 0 disables)"""
     train_start_std: float = 0.1
     """std of training episodes' start positions (evaluation always starts at 0.1)"""
     init_log_std: float = -0.5
@@ -94,6 +106,9 @@ class Args:
     """weight of the demonstration loss kept in every PPO minibatch (DAPG-style; needs
     bc_demos > 0): the policy's own imitation loss (flow matching or Gaussian NLL) on a batch of
     the expert data; 0 disables"""
+    anneal_bc_coef: bool = False
+    """decay bc_coef linearly to 0 over training (the demonstrations seed every mode early,
+    the task reward decides the final actions)"""
     bc_batch_size: int = 256
     """expert samples per PPO minibatch for the demonstration loss (when bc_coef > 0)"""
     eval_episodes: int = 1000
@@ -143,6 +158,10 @@ def train(args: Args) -> dict[str, Any]:
     minibatch_size = batch_size // args.num_minibatches
     if args.bc_coef > 0.0 and args.bc_demos <= 0:
         raise ValueError("Args.bc_coef > 0 needs expert data: set Args.bc_demos > 0")
+    if args.final_action_noise_std < 0.0:
+        raise ValueError(
+            f"Args.final_action_noise_std must be >= 0, got {args.final_action_noise_std}"
+        )
     num_iterations = max(1, args.total_timesteps // batch_size)
     start_time = time.time()
     name = run_name(ENV_ID, args.exp_name, args.seed, start_time)
@@ -166,6 +185,8 @@ def train(args: Args) -> dict[str, Any]:
             num_flow_steps=args.num_flow_steps,
             integrator=args.integrator,
             action_noise_std=args.action_noise_std,
+            episode_noise=args.episode_noise,
+            noise_radius=args.noise_radius,
         )
     else:
         config = make_config("gaussian", **common, init_log_std=args.init_log_std)
@@ -217,6 +238,9 @@ def train(args: Args) -> dict[str, Any]:
         if args.anneal_lr:
             fraction = 1.0 - (iteration - 1.0) / num_iterations
             optimizer.param_groups[0]["lr"] = fraction * args.learning_rate
+        progress_fraction = (iteration - 1.0) / num_iterations
+        sigma = acting_noise_std(args, progress_fraction)
+        bc_coef = args.bc_coef * (1.0 - progress_fraction if args.anneal_bc_coef else 1.0)
 
         # Rollout.
         buffer.reset()
@@ -226,7 +250,7 @@ def train(args: Args) -> dict[str, Any]:
             with torch.no_grad():
                 value = critic(obs).squeeze(-1)
                 if args.policy == "flow":
-                    sample = policyflow.sample_for_rollout(policy, obs, generator)
+                    sample = policyflow.sample_for_rollout(policy, obs, generator, sigma)
                     action = sample.action
                     extra = {
                         "noise": sample.noise,
@@ -280,7 +304,7 @@ def train(args: Args) -> dict[str, Any]:
         for _ in range(args.update_epochs):
             for batch in RolloutBuffer.minibatches(flat, minibatch_size, shuffle_generator):
                 if args.policy == "flow":
-                    log_ratio = policyflow.policyflow_log_ratio(policy, batch["obs"], batch)
+                    log_ratio = policyflow.policyflow_log_ratio(policy, batch["obs"], batch, sigma)
                     regulariser = policyflow.brownian_regularizer(
                         policy, batch["obs"], batch["action"], args.brownian_extra_std
                     )
@@ -297,13 +321,13 @@ def train(args: Args) -> dict[str, Any]:
                 policy_loss, info = clipped_policy_loss(log_ratio, advantage, args.clip_coef)
                 critic_loss = value_loss(critic(batch["obs"]).squeeze(-1), batch["return"])
                 loss = policy_loss + args.vf_coef * critic_loss + regulariser_loss
-                if args.bc_coef > 0.0:
+                if bc_coef > 0.0:
                     # Demonstration term: the policy's own imitation loss on expert samples.
                     index = torch.randint(
                         0, demo_obs.shape[0], (args.bc_batch_size,), generator=demo_generator
                     )
                     demo_loss, _ = policy({"obs": demo_obs[index], "action": demo_action[index]})
-                    loss = loss + args.bc_coef * demo_loss
+                    loss = loss + bc_coef * demo_loss
                 optimizer.zero_grad()
                 loss.backward()
                 # Separately: the critic's large early gradients must not shrink the policy's.
@@ -314,7 +338,7 @@ def train(args: Args) -> dict[str, Any]:
                     "policy_loss": policy_loss.item(),
                     "value_loss": critic_loss.item(),
                     "regulariser": regulariser.item(),
-                    **({"demo_loss": demo_loss.item()} if args.bc_coef > 0.0 else {}),
+                    **({"demo_loss": demo_loss.item()} if bc_coef > 0.0 else {}),
                     **info,
                 }
             if args.target_kl > 0.0 and stats["approx_kl"] > args.target_kl:
@@ -324,6 +348,8 @@ def train(args: Args) -> dict[str, Any]:
         for key, value in stats.items():
             writer.add_scalar(f"losses/{key}", value, global_step)
         writer.add_scalar("charts/learning_rate", optimizer.param_groups[0]["lr"], global_step)
+        if args.policy == "flow":
+            writer.add_scalar("charts/action_noise_std", sigma, global_step)
         writer.add_scalar("charts/SPS", global_step / (time.time() - start_time), global_step)
         if recent_returns:
             mean_return = float(np.mean(recent_returns))
@@ -361,6 +387,14 @@ def train(args: Args) -> dict[str, Any]:
     return {"run_name": name, "policy_dir": str(output_dir), **metadata}
 
 
+def acting_noise_std(args: Args, progress_fraction: float) -> float:
+    """The flow policy's acting-noise std at ``progress_fraction`` (0 to 1) of training."""
+    if args.final_action_noise_std <= 0.0:
+        return args.action_noise_std
+    start, end = args.action_noise_std, args.final_action_noise_std
+    return start + (end - start) * min(max(progress_fraction, 0.0), 1.0)
+
+
 def reproduce_command(args: Args) -> str:
     """The ``fleetpilot train flow-ppo`` command line that reproduces ``args``."""
     defaults = Args()
@@ -373,6 +407,14 @@ def reproduce_command(args: Args) -> str:
     if "--seed" not in " ".join(flags):
         flags.insert(0, f"--seed {args.seed}")
     return " ".join(["fleetpilot train flow-ppo", *flags, "--output-dir <dir>"])
+
+
+def inference_noise(args: Args) -> str:
+    """How the saved flow policy draws its start noise, in words (for the model card)."""
+    text = "noise drawn once per episode" if args.episode_noise else "fresh noise per step"
+    if args.noise_radius > 0.0:
+        text += f", its norm clipped to {args.noise_radius}"
+    return text
 
 
 def model_card(args: Args, metadata: dict[str, Any]) -> str:
@@ -401,6 +443,14 @@ def model_card(args: Args, metadata: dict[str, Any]) -> str:
             f"{args.bc_demos} scripted-expert episodes that each head for a goal drawn at random "
             f"(after cloning alone: return {bc['return']:.1f}, goal shares [{bc_shares}])"
         )
+    if args.bc_coef > 0.0:
+        decay = ", decayed to 0 over training" if args.anneal_bc_coef else ""
+        method += (
+            f"; the imitation loss on that data stays in every PPO minibatch "
+            f"(weight {args.bc_coef}{decay})"
+        )
+    if args.train_start_std != Args.train_start_std:
+        method += f"; training episodes start at N(0, {args.train_start_std}^2)"
     command = reproduce_command(args)
     return f"""# MultiGoal {args.policy} policy
 
@@ -411,8 +461,8 @@ trained with {method}.
 - Observation: position (x, y), float32, unnormalised. Action: displacement (dx, dy), clipped
   by the environment to [-1, 1] per axis. Chunk: horizon 1.
 - Inference: `select_action` integrates {args.num_flow_steps} {args.integrator} ODE steps from
-  fresh noise (flow) or samples the Gaussian (gaussian); the exploration noise of training is
-  not added.
+  {inference_noise(args)} (flow) or samples the Gaussian (gaussian); the exploration noise of
+  training is not added.
 - Training: {metadata["global_steps"]} environment steps in {metadata["train_seconds"]} s on one
   CPU thread; seed {args.seed}.
 
