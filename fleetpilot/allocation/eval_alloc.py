@@ -31,7 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="active tasks per decision, or tasks for static (default 5)",
     )
     parser.add_argument(
-        "--allocator", default="greedy", help="optimal (static only), greedy, auction or two-stage"
+        "--allocator",
+        default="greedy",
+        help="optimal (static only), greedy, auction, two-stage or exact-step (dynamic only)",
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="env seeds")
     parser.add_argument(

@@ -74,10 +74,17 @@ def _dynamic_auction(max_coalition: int) -> Any:
     return AuctionCoalitionPolicy(max_coalition)
 
 
+def _dynamic_exact_step(max_coalition: int) -> Any:
+    from fleetpilot.allocation.exact_step import ExactStepPolicy
+
+    return ExactStepPolicy(max_coalition)
+
+
 DYNAMIC_ALLOCATORS: dict[str, Callable[..., Any]] = {
     "greedy": _dynamic_greedy,
     "auction": _dynamic_auction,
     "two-stage": _dynamic_two_stage,
+    "exact-step": _dynamic_exact_step,
 }
 
 
@@ -85,7 +92,8 @@ def make_dynamic_allocator(name: str, max_coalition: int, **kwargs: Any) -> Any:
     """Builds a coalition allocator for the dynamic environment (``act(obs) -> (B, R)``).
 
     Args:
-        name: one of ``greedy``, ``auction``, ``two-stage``.
+        name: one of ``greedy``, ``auction``, ``two-stage``, ``exact-step`` (the step's
+            coalition formation solved exactly by integer programming; a reference planner).
         max_coalition: the environment's most robots per task.
         **kwargs: passed to the factory (``policy_dir=...`` for ``two-stage``).
 

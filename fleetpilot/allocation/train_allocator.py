@@ -7,6 +7,10 @@ and step over the group (tasks arrive independently of the actions, so the group
 task stream and the comparison is fair). Clipped-ratio updates follow. The best policy on
 held-out validation instances is saved as safetensors + config + model card.
 
+A mix of families (``--env_family capability,pickup``) trains on them in turn, one family per
+iteration, and validates on each; the policy kept is then the one with the best mean ratio of
+its validation reward to greedy's over the families (their rewards have different scales).
+
 Run: ``fleetpilot train allocator`` or ``python -m fleetpilot.allocation.train_allocator``.
 """
 
@@ -32,7 +36,8 @@ class Args:
     seed: int = 1
     """seed of numpy, torch and the training instances"""
     env_family: str = "capability"
-    """task family trained on (see fleetpilot.allocation.env.ENV_FAMILIES)"""
+    """task family trained on (see fleetpilot.allocation.env.ENV_FAMILIES); comma-separated
+    names train on a mix, one family per iteration in turn"""
     n_robots: int = 50
     """robots per training instance"""
     episode_steps: int = 100
@@ -96,6 +101,13 @@ class Args:
             raise ValueError(f"Args.gamma must be in (0, 1], got {self.gamma}")
         if self.learning_rate <= 0 or self.time_budget_minutes <= 0:
             raise ValueError("Args.learning_rate and time_budget_minutes must be > 0")
+        if not all(self.families):
+            raise ValueError(f"Args.env_family has an empty name: {self.env_family!r}")
+
+    @property
+    def families(self) -> list[str]:
+        """Task families trained on (one, or a mix)."""
+        return [name.strip() for name in self.env_family.split(",")]
 
 
 VALIDATION_SEED = 10_000  # validation instances; benchmarks use small seeds
@@ -147,7 +159,8 @@ def _train(args: argparse.Namespace) -> int:
     from fleetpilot.learn.run_logging import source_commit
 
     cfg = Args(**{f.name: getattr(args, f.name) for f in fields(Args)})
-    run_name = f"{cfg.env_family}__{cfg.exp_name}__{cfg.seed}__{int(time.time())}"
+    families = cfg.families
+    run_name = f"{'+'.join(families)}__{cfg.exp_name}__{cfg.seed}__{int(time.time())}"
     writer = SummaryWriter(str(Path(cfg.runs_dir) / run_name))
     writer.add_text("args", "\n".join(f"{k}: {v}" for k, v in dataclasses.asdict(cfg).items()))
 
@@ -157,10 +170,18 @@ def _train(args: argparse.Namespace) -> int:
     rng = np.random.default_rng(cfg.seed)
     torch.use_deterministic_algorithms(True)
 
-    train_env_config = make_env_config(
-        cfg.env_family, n_robots=cfg.n_robots, episode_steps=cfg.episode_steps
-    )
-    eval_env_config = make_env_config(cfg.env_family, n_robots=cfg.n_robots)
+    train_env_configs = [
+        make_env_config(family, n_robots=cfg.n_robots, episode_steps=cfg.episode_steps)
+        for family in families
+    ]
+    eval_env_configs = [make_env_config(family, n_robots=cfg.n_robots) for family in families]
+    train_env_config = train_env_configs[0]
+    for other in train_env_configs[1:]:
+        for name in ("n_capabilities", "max_coalition", "n_active"):
+            if getattr(other, name) != getattr(train_env_config, name):
+                raise ValueError(
+                    f"env families {families} differ in {name}; one network cannot mix them"
+                )
     policy = TwoStagePolicy(
         TwoStageConfig(
             n_capabilities=train_env_config.n_capabilities,
@@ -173,7 +194,7 @@ def _train(args: argparse.Namespace) -> int:
     optimizer = torch.optim.Adam(net.parameters(), lr=cfg.learning_rate)
     batch = cfg.n_instances * cfg.group_size
 
-    def validate(allocator) -> float:
+    def validate_family(allocator, eval_env_config) -> float:
         """Mean total reward over the validation instances (greedy decisions)."""
         env = AllocationEnv(eval_env_config, batch_size=cfg.eval_instances)
         obs, finished = env.reset(VALIDATION_SEED), False
@@ -181,17 +202,33 @@ def _train(args: argparse.Namespace) -> int:
             obs, _, finished = env.step(obs, allocator.act(obs))
         return float(env.totals["reward"].mean())
 
+    def validate_all(allocator) -> list[float]:
+        return [validate_family(allocator, config) for config in eval_env_configs]
+
     max_coalition = train_env_config.max_coalition
-    greedy_reward = validate(GreedyCoalitionPolicy(max_coalition))
-    auction_reward = validate(AuctionCoalitionPolicy(max_coalition))
+    greedy_rewards = validate_all(GreedyCoalitionPolicy(max_coalition))
+    auction_rewards = validate_all(AuctionCoalitionPolicy(max_coalition))
+
+    def validate(allocator) -> tuple[float, list[float]]:
+        """Selection score and per-family validation rewards: the reward for one family,
+        the mean ratio to greedy's reward for a mix."""
+        rewards = validate_all(allocator)
+        if len(families) == 1:
+            return rewards[0], rewards
+        ratios = [r / max(abs(g), 1e-9) for r, g in zip(rewards, greedy_rewards, strict=True)]
+        return float(np.mean(ratios)), rewards
+
     net.eval()
-    best_reward = validate(policy)
+    best_reward, best_family_rewards = validate(policy)
     best_state = {k: v.clone() for k, v in net.state_dict().items()}
     best_iteration = 0
-    print(
-        f"validation reward: greedy {greedy_reward:.2f}, auction {auction_reward:.2f}, "
-        f"untrained {best_reward:.2f}"
-    )
+    for family, greedy, auction, untrained in zip(
+        families, greedy_rewards, auction_rewards, best_family_rewards, strict=True
+    ):
+        print(
+            f"validation reward ({family}): greedy {greedy:.2f}, auction {auction:.2f}, "
+            f"untrained {untrained:.2f}"
+        )
 
     start = time.time()
     progress = tqdm(range(1, cfg.iterations + 1), disable=not cfg.progress, desc=run_name)
@@ -199,8 +236,8 @@ def _train(args: argparse.Namespace) -> int:
         lr = cfg.learning_rate * (1.0 - 0.9 * (iteration - 1) / cfg.iterations)
         optimizer.param_groups[0]["lr"] = lr
 
-        # ---- rollout: sampled decisions, grouped instances
-        env = AllocationEnv(train_env_config, batch_size=batch)
+        # ---- rollout: sampled decisions, grouped instances (mixes: one family in turn)
+        env = AllocationEnv(train_env_configs[(iteration - 1) % len(families)], batch_size=batch)
         obs = env.reset(int(rng.integers(2**31)), group_size=cfg.group_size)
         storage: dict[str, list] = {
             k: []
@@ -308,11 +345,18 @@ def _train(args: argparse.Namespace) -> int:
         out_of_time = elapsed_minutes >= cfg.time_budget_minutes
         if iteration % cfg.eval_every == 0 or iteration == cfg.iterations or out_of_time:
             net.eval()
-            val_reward = validate(policy)
+            val_reward, family_rewards = validate(policy)
             writer.add_scalar("val/reward", val_reward, iteration)
-            writer.add_scalar("val/reward_over_greedy", val_reward - greedy_reward, iteration)
+            for family, reward, greedy in zip(
+                families, family_rewards, greedy_rewards, strict=True
+            ):
+                tag = "" if len(families) == 1 else f"_{family}"
+                writer.add_scalar(f"val/reward_over_greedy{tag}", reward - greedy, iteration)
+                if len(families) > 1:
+                    writer.add_scalar(f"val/reward_{family}", reward, iteration)
             if val_reward > best_reward:
                 best_reward, best_iteration = val_reward, iteration
+                best_family_rewards = family_rewards
                 best_state = {k: v.clone() for k, v in net.state_dict().items()}
             progress.set_postfix(
                 train=f"{episode_reward:.2f}", val=f"{val_reward:.2f}", best=f"{best_reward:.2f}"
@@ -339,9 +383,19 @@ def _train(args: argparse.Namespace) -> int:
         "validation": {
             "instances": cfg.eval_instances,
             "seed": VALIDATION_SEED,
-            "two_stage_reward": round(best_reward, 3),
-            "greedy_reward": round(greedy_reward, 3),
-            "auction_reward": round(auction_reward, 3),
+            "two_stage_reward": round(best_family_rewards[0], 3),
+            "greedy_reward": round(greedy_rewards[0], 3),
+            "auction_reward": round(auction_rewards[0], 3),
+            "per_family": {
+                family: {
+                    "two_stage_reward": round(reward, 3),
+                    "greedy_reward": round(greedy, 3),
+                    "auction_reward": round(auction, 3),
+                }
+                for family, reward, greedy, auction in zip(
+                    families, best_family_rewards, greedy_rewards, auction_rewards, strict=True
+                )
+            },
         },
         "commit": source_commit(),
         "torch": torch.__version__,
@@ -349,10 +403,13 @@ def _train(args: argparse.Namespace) -> int:
     out_dir = policy.save_pretrained(cfg.output_dir)
     (out_dir / "README.md").write_text(model_card(policy.metadata))
     writer.close()
-    print(
-        f"saved {out_dir} (best validation reward {best_reward:.2f} at iteration "
-        f"{best_iteration}; greedy {greedy_reward:.2f}, auction {auction_reward:.2f})"
-    )
+    for family, reward, greedy, auction in zip(
+        families, best_family_rewards, greedy_rewards, auction_rewards, strict=True
+    ):
+        print(
+            f"saved {out_dir} ({family}: validation reward {reward:.2f} at iteration "
+            f"{best_iteration}; greedy {greedy:.2f}, auction {auction:.2f})"
+        )
     return 0
 
 
@@ -360,6 +417,22 @@ def model_card(meta: dict) -> str:
     """Markdown model card from the training metadata."""
     val = meta["validation"]
     env = meta["train_env"]
+    per_family = val.get("per_family", {})
+    mix = ""
+    if len(per_family) > 1:
+        rows = "\n".join(
+            f"| {family} | {v['two_stage_reward']} | {v['greedy_reward']} | "
+            f"{v['auction_reward']} |"
+            for family, v in per_family.items()
+        )
+        mix = f"""
+Trained on a mix of families, one per iteration in turn; kept by the best mean ratio of its
+validation reward to greedy's over the families. Per family (table above: the first):
+
+| family | two-stage | greedy | auction |
+|---|---|---|---|
+{rows}
+"""
     return f"""# Two-stage task allocator (fleetpilot)
 
 Learned multi-robot task allocator after Gong et al. 2024, "A Two-stage Reinforcement
@@ -389,7 +462,7 @@ Code: `fleetpilot/allocation/` (`model.py`, `policy.py`, `train_allocator.py`).
 | two-stage (this policy) | {val["two_stage_reward"]} |
 | greedy | {val["greedy_reward"]} |
 | auction (CBBA-style) | {val["auction_reward"]} |
-
+{mix}
 Benchmark numbers (static, zero-shot, timing): `docs/results/allocation.md`.
 
 ## Use

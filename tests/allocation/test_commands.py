@@ -24,6 +24,7 @@ def run(*argv: str, timeout: float = 120) -> subprocess.CompletedProcess:
         ("static", "optimal"),
         ("static", "two-stage"),
         ("capability", "two-stage"),
+        ("pickup", "exact-step"),
     ],
 )
 def test_eval_alloc_prints_the_summary_as_json(env, allocator):
@@ -79,6 +80,7 @@ def test_benchmark_quick_runs_every_method_and_writes_json(tmp_path):
     assert {"greedy", "auction"} <= methods and any(m.startswith("two-stage") for m in methods)
     assert all(gap["mean"] >= -1e-9 for gap in report["static"]["gap_percent"].values())
     assert {
-        s["mean_reward"].keys() >= {"greedy", "auction", "two-stage"} for s in report["dynamic"]
+        s["mean_reward"].keys() >= {"greedy", "auction", "two-stage", "exact-step"}
+        for s in report["dynamic"]
     } == {True}
-    assert "| two-stage |" in result.stdout
+    assert "| two-stage |" in result.stdout and "| exact-step |" in result.stdout

@@ -42,3 +42,28 @@ def test_tiny_training_is_reproducible_and_saves_a_policy_with_a_model_card(tmp_
     assert "fleetpilot train allocator" in card and "Seed: 1" in card
     assert list((tmp_path / "runs").iterdir())  # TensorBoard run folder
     assert policy.assign(np.ones((3, 3))).tolist() != [-1, -1, -1]
+
+
+def test_mixed_families_train_in_turn_and_validate_on_each(tmp_path):
+    args = tiny_args(tmp_path, "mix")
+    args.env_family = "capability, pickup"
+    assert train_allocator.main(args) == 0
+    policy = TwoStagePolicy.from_pretrained(tmp_path / "mix")
+    per_family = policy.metadata["validation"]["per_family"]
+    assert list(per_family) == ["capability", "pickup"]
+    assert (
+        policy.metadata["validation"]["greedy_reward"] == per_family["capability"]["greedy_reward"]
+    )
+    card = (tmp_path / "mix" / "README.md").read_text()
+    assert "| pickup |" in card and "mix of families" in card
+
+
+def test_bad_family_mixes_are_refused_by_name(tmp_path):
+    import pytest
+
+    with pytest.raises(ValueError, match="env_family"):
+        train_allocator.Args(env_family="capability,")
+    args = tiny_args(tmp_path, "bad")
+    args.env_family = "capability,nowhere"
+    with pytest.raises(ValueError, match="unknown env family"):
+        train_allocator.main(args)
