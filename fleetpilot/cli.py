@@ -1,4 +1,4 @@
-"""The ``fleetpilot`` command: doctor, sim, train, eval, bench, export.
+"""The ``fleetpilot`` command: doctor, sim, train, eval, bench, export, bag-play.
 
 Each subcommand lives in the module that owns the capability; this file only maps names to
 modules (a registry). A command module provides ``add_arguments(parser)`` and
@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "demo": "fleetpilot.demo",
     "sim": "fleetpilot.sim.run",
     "export": "fleetpilot.flow.export",
+    "bag-play": "fleetpilot.ros.bag_play",
 }
 GROUPS: dict[str, dict[str, str]] = {
     "eval": {
