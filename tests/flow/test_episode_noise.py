@@ -7,6 +7,7 @@ from safetensors.torch import load_file
 from fleetpilot.flow import policyflow
 from fleetpilot.flow.registry import load_policy, make_config, make_policy
 from fleetpilot.flow.train_flow_ppo import Args, acting_noise_std, reproduce_command, train
+from tests.flow.test_training import short_args
 
 
 def flow_policy(**overrides):
@@ -83,19 +84,6 @@ def test_acting_noise_schedule():
     assert acting_noise_std(annealed, 0.0) == pytest.approx(0.3)
     assert acting_noise_std(annealed, 0.5) == pytest.approx(0.2)
     assert acting_noise_std(annealed, 1.0) == pytest.approx(0.1)
-
-
-def short_args(tmp_path, name, **overrides):
-    return Args(
-        total_timesteps=2048,
-        num_envs=32,
-        num_steps=16,
-        eval_episodes=20,
-        output_dir=str(tmp_path / name),
-        runs_dir=str(tmp_path / "runs"),
-        progress=False,
-        **overrides,
-    )
 
 
 def test_negative_final_noise_is_rejected(tmp_path):

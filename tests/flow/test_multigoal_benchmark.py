@@ -1,20 +1,8 @@
 """The MultiGoal benchmark's summary: shortfalls against the right Gaussian and the targets."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def load_benchmark():
-    spec = importlib.util.spec_from_file_location(
-        "multigoal_bench", ROOT / "benchmarks" / "multigoal.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.benchmark_scripts import load_benchmark
 
 
 def row(policy, seed, ret, shares):
@@ -32,7 +20,7 @@ def row(policy, seed, ret, shares):
 
 
 def test_variants_without_a_twin_are_compared_with_plain_gaussian_ppo():
-    bench = load_benchmark()
+    bench = load_benchmark("multigoal")
     spread = [0.25, 0.25, 0.25, 0.25]
     rows = [
         row("gaussian", 1, -1.0, [1.0, 0.0, 0.0, 0.0]),
@@ -65,7 +53,7 @@ def test_variants_without_a_twin_are_compared_with_plain_gaussian_ppo():
 
 
 def test_new_variants_act_with_held_truncated_noise():
-    variants = dict(load_benchmark().VARIANTS)
+    variants = dict(load_benchmark("multigoal").VARIANTS)
     fine = "flow+bc slow+demo+wide, held z, 8 steps"
     for label in ("flow+bc slow+demo, held z", "flow+bc slow+demo+wide, held z", fine):
         assert variants[label]["episode_noise"] is True

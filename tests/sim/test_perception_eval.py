@@ -1,7 +1,6 @@
 """The lidar evaluation scenarios load, a lidar-only episode with silent robots keeps clear of
 walls, pillars and robots in real PyBullet, and the evaluation script reports both conditions."""
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from fleetpilot.envs.tuners import make_tuner
 from fleetpilot.scenarios import load_scenario
 from fleetpilot.sim.lidar import LidarConfig
 from fleetpilot.sim.runner import ScenarioRun, SimConfig
+from tests.benchmark_scripts import load_benchmark
 
 ROOT = Path(__file__).resolve().parents[2]
 LIDAR_SCENARIOS = sorted((ROOT / "sim" / "scenarios").glob("lidar_*.yaml"))
@@ -20,12 +20,7 @@ TUNER = ROOT / "policies" / "cbf_tuner_gnn"
 
 
 def load_eval_script():
-    spec = importlib.util.spec_from_file_location(
-        "perception_eval", ROOT / "benchmarks" / "perception_eval.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("perception_eval")
 
 
 def test_lidar_scenarios_are_shipped():
