@@ -84,11 +84,11 @@ class PlayReport:
         }
 
 
-def bag_topics(path: str | Path) -> dict[str, str]:
-    """``{topic: msgtype}`` of the bag at ``path``.
+def bag_topics(path: str | Path, topics: list[str] | None = None) -> dict[str, str]:
+    """``{topic: msgtype}`` of the bag at ``path``: every topic, or the given ones.
 
     Raises:
-        FileNotFoundError: no rosbag2 at ``path``.
+        FileNotFoundError: no rosbag2 at ``path``. ValueError: a requested topic is not in it.
     """
     from rosbags.rosbag2 import Reader
 
@@ -96,7 +96,13 @@ def bag_topics(path: str | Path) -> dict[str, str]:
     if not (path / "metadata.yaml").is_file():
         raise FileNotFoundError(f"bag: no rosbag2 metadata.yaml in {path}")
     with Reader(path) as reader:
-        return {connection.topic: connection.msgtype for connection in reader.connections}
+        known = {connection.topic: connection.msgtype for connection in reader.connections}
+    if topics is None:
+        return known
+    missing = sorted(set(topics) - set(known))
+    if missing:
+        raise ValueError(f"topics {missing} are not in the bag (it has {sorted(known)})")
+    return {topic: known[topic] for topic in topics}
 
 
 def read_bag(path: str | Path, topics: list[str] | None = None) -> Iterator[tuple]:
@@ -107,12 +113,9 @@ def read_bag(path: str | Path, topics: list[str] | None = None) -> Iterator[tupl
     """
     from rosbags.rosbag2 import Reader
 
-    known = bag_topics(path)
-    missing = sorted(set(topics or ()) - set(known))
-    if missing:
-        raise ValueError(f"topics {missing} are not in the bag (it has {sorted(known)})")
+    selected = bag_topics(path, topics)
     with Reader(Path(path)) as reader:
-        connections = [c for c in reader.connections if topics is None or c.topic in topics]
+        connections = [c for c in reader.connections if c.topic in selected]
         for connection, timestamp, raw in reader.messages(connections=connections):
             yield connection.topic, connection.msgtype, timestamp, bytes(raw)
 
@@ -134,18 +137,11 @@ class BagPlayer:
             raise ValueError(f"queue_depth must be >= 1, got {queue_depth}")
         self.node = node
         self.path = Path(path)
-        self.topics = topics
         self.report = PlayReport()
         self._publishers = {}
         self._classes = {}
         qos = QoSProfile(depth=queue_depth, reliability=ReliabilityPolicy.RELIABLE)
-        types = bag_topics(self.path)
-        missing = sorted(set(topics or ()) - set(types))
-        if missing:
-            raise ValueError(f"topics {missing} are not in the bag (it has {sorted(types)})")
-        for topic, msgtype in sorted(types.items()):
-            if topics is not None and topic not in topics:
-                continue
+        for topic, msgtype in sorted(bag_topics(self.path, topics).items()):
             try:
                 cls = message_class(msgtype)
             except (LookupError, ValueError) as error:
@@ -170,13 +166,11 @@ class BagPlayer:
 
         if not (math.isfinite(rate) and rate > 0.0):
             raise ValueError(f"rate must be a finite number > 0, got {rate}")
-        played = list(self._publishers)
         start, first = time.monotonic(), None
         index: dict[str, int] = {}
         last = 0
-        for topic, _, stamp, raw in read_bag(self.path, played or None):
-            if topic not in self._publishers:
-                continue
+        messages = read_bag(self.path, list(self._publishers)) if self._publishers else ()
+        for topic, _, stamp, raw in messages:
             first = stamp if first is None else first
             last = stamp
             number = index[topic] = index.get(topic, -1) + 1
