@@ -93,6 +93,15 @@ class CbfSafetyNode(LifecycleNode):
         declare_int(self, "scan_max_obstacles", 16, 1, 360, "discs kept per scan (sectors)")
         declare_float(self, "scan_range_sigma", 0.01, 0.0, 1.0, "lidar range noise std [m]")
         declare_float(self, "body_radius", 0.2, 0.0, 5.0, "scan returns inside are the robot [m]")
+        declare_float(
+            self,
+            "scan_static_tolerance",
+            0.0,
+            0.0,
+            1.0,
+            "scan returns this close to the obstacles/arena map are static (no motion margin) "
+            "unless an unmapped return lies within safety_distance; 0 = off [m]",
+        )
         self.declare_parameter(
             "obstacles",
             [],
@@ -178,6 +187,9 @@ class CbfSafetyNode(LifecycleNode):
                 range_sigma=value("scan_range_sigma").value,
                 # An unreported robot may come this much closer before the next tick.
                 motion_margin=value("neighbor_max_speed").value / value("control_rate_hz").value,
+                static_tolerance=value("scan_static_tolerance").value,
+                # Any return of an unreported robot lies within its diameter (< D) of the rest.
+                static_window=value("safety_distance").value,
             )
             if value("use_scan").value
             else None,

@@ -21,7 +21,12 @@ from fleetpilot.agent_states import AgentStates
 from fleetpilot.ros.tuning import ParameterSource, TunedParameters
 from fleetpilot.safety import SafetyMode, UnicycleCBF
 from fleetpilot.safety.neighbour_tracker import NeighbourTracker, TrackerConfig
-from fleetpilot.safety.scan_obstacles import ScanGeometry, ScanReduction, scan_to_obstacles
+from fleetpilot.safety.scan_obstacles import (
+    ScanGeometry,
+    ScanReduction,
+    StaticMap,
+    scan_to_obstacles,
+)
 from fleetpilot.safety.watchdog import InputWatchdog
 
 ODOMETRY, NEIGHBOURS, NOMINAL, SCAN = "odom", "neighbors", "cmd_vel_nominal", "scan"
@@ -49,7 +54,10 @@ class RobotSafetyConfig:
         arena: (x_min, y_min, x_max, y_max) [m] walls to keep D/2 from (exact linear
             barriers), or None for none.
         scan: how laser scans become obstacle discs, or None to use no lidar. With a lidar,
-            a scan older than ``scan_timeout`` stops the robot like any other input.
+            a scan older than ``scan_timeout`` stops the robot like any other input. With
+            ``scan.static_tolerance`` > 0, ``obstacles`` and ``arena`` are also the map that
+            tells static returns apart: those on them (away from unmapped returns) carry no
+            motion margin.
         scan_timeout: a scan older than this stops the robot [s].
         track_hold_time: a neighbour missing from the latest list is kept this long [s], as
             a disc grown by ``neighbour_max_speed`` x its age (where it can have got to).
@@ -194,6 +202,12 @@ class RobotSafetyLoop:
             timeouts[SCAN] = config.scan_timeout
         self.watchdog = InputWatchdog(timeouts)
         self._scan: tuple[np.ndarray, ScanGeometry] | None = None
+        mapped = len(config.obstacles) > 0 or config.arena is not None
+        self._static_map = (
+            StaticMap(config.obstacles, config.arena)
+            if mapped and config.scan is not None and config.scan.static_tolerance > 0
+            else None
+        )
         self._tracker_config = TrackerConfig(
             max_speed=config.neighbour_max_speed, hold_time=config.track_hold_time
         )
@@ -299,7 +313,11 @@ class RobotSafetyLoop:
         if self._scan is not None:
             ranges, geometry = self._scan
             known = np.column_stack([self._neighbours.positions, self._neighbours.radii])
-            parts.append(scan_to_obstacles(ranges, geometry, self._pose, self.config.scan, known))
+            parts.append(
+                scan_to_obstacles(
+                    ranges, geometry, self._pose, self.config.scan, known, self._static_map
+                )
+            )
         return np.concatenate(parts)
 
     def _filter(self) -> SafetyDecision:

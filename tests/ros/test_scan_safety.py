@@ -50,6 +50,31 @@ def test_loop_keeps_off_a_wall_only_the_scan_sees_and_stops_on_a_stale_scan():
     assert stale.mode == SafetyMode.STOPPED and stale.reason.startswith("scan: stale")
 
 
+def drive_at_a_mapped_wall(static_tolerance: float) -> float:
+    """How far a robot driving at the arena's wall x = 1.5, also seen by its lidar, gets."""
+    reduction = ScanReduction(
+        max_range=2.0, motion_margin=0.1, static_tolerance=static_tolerance, static_window=0.4
+    )
+    loop = make_loop(safety_distance=0.4, scan=reduction, arena=(-5.0, -5.0, 1.5, 5.0))
+    x, dt = 0.0, 0.05
+    for step in range(120):
+        now = step * dt
+        loop.set_odometry(now, np.array([x, 0.0, 0.0]), np.zeros(2))
+        loop.set_neighbours(now, neighbours([], []))
+        loop.set_nominal(now, np.array([1.0, 0.0]))
+        loop.set_scan(now, wall_ranges(1.5, x), GEOMETRY)
+        x += dt * loop.tick(now).command[0]
+        assert x + 0.1 <= 1.5 - 0.2 + 1e-6
+    return x
+
+
+def test_scan_returns_on_the_map_carry_no_motion_margin():
+    # Without the map the wall's returns are grown by the 0.1 m motion margin (they could be
+    # a robot); matched to the arena they are the wall, kept D/2 off like the arena itself.
+    plain, mapped = drive_at_a_mapped_wall(0.0), drive_at_a_mapped_wall(0.05)
+    assert mapped - plain == pytest.approx(0.1, abs=0.02)  # the margin, and only it
+
+
 class ScanDriver(RobotDriver):
     """The robot driver plus a lidar publishing a wall 1.5 m ahead of the robot's start."""
 
@@ -112,3 +137,26 @@ def test_node_stops_a_robot_driving_at_a_wall_seen_only_by_lidar(ros_context, ex
     finally:
         node.destroy_node()
         probe.destroy_node()
+
+
+@pytest.mark.ros
+def test_node_takes_the_static_tolerance_and_its_map_from_parameters(ros_context):
+    node = CbfSafetyNode(
+        namespace="/robot_m",
+        context=ros_context,
+        parameter_overrides=[
+            Parameter("use_scan", value=True),
+            Parameter("safety_distance", value=0.45),
+            Parameter("scan_static_tolerance", value=0.05),
+            Parameter("arena", value=[-5.0, -5.0, 1.5, 5.0]),
+        ],
+    )
+    try:
+        scan = node._config().scan
+        assert (scan.static_tolerance, scan.static_window) == (0.05, 0.45)
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert node.loop._static_map.bounds == (-5.0, -5.0, 1.5, 5.0)
+        result = node.set_parameters([Parameter("scan_static_tolerance", value=-0.1)])
+        assert not result[0].successful  # outside its declared range
+    finally:
+        node.destroy_node()
