@@ -227,17 +227,27 @@ def make_filtered_speed(distance: float) -> float:
     return float(loop.tick(0.0).command[0])
 
 
-def test_loop_keeps_off_the_arena_walls_it_is_given():
-    loop = make_loop(safety_distance=0.4, arena=(-5.0, -5.0, 1.5, 5.0))
-    x, dt = 0.0, 0.05
-    for step in range(120):
+def drive_at_wall(loop, scan=None, wall=1.5, dt=0.05, steps=120) -> float:
+    """Drives ``loop``'s robot from x = 0 at full speed towards the wall x = ``wall``, with
+    ``scan(x)`` -> (ranges, geometry) as its lidar when given; checks every tick's mode and
+    that the filtered point stays D/2 = 0.2 m off the wall; returns where the robot got to."""
+    x = 0.0
+    for step in range(steps):
         now = step * dt
         loop.set_odometry(now, np.array([x, 0.0, 0.0]), np.zeros(2))
         loop.set_neighbours(now, neighbours([], []))
         loop.set_nominal(now, np.array([1.0, 0.0]))
+        if scan is not None:
+            loop.set_scan(now, *scan(x))
         decision = loop.tick(now)
+        assert decision.mode in (SafetyMode.NOMINAL, SafetyMode.FILTERED)
         x += dt * decision.command[0]
-        assert x + 0.1 <= 1.5 - 0.2 + 1e-6  # the filtered point stays D/2 off the wall
-    assert x > 1.0  # it drove up to the wall and stopped there
+        assert x + 0.1 <= wall - 0.2 + 1e-6
+    return x
+
+
+def test_loop_keeps_off_the_arena_walls_it_is_given():
+    loop = make_loop(safety_distance=0.4, arena=(-5.0, -5.0, 1.5, 5.0))
+    assert drive_at_wall(loop) > 1.0  # it drove up to the wall and stopped there
     with pytest.raises(ValueError, match=r"arena: expected \[\] or \[x_min"):
         make_loop(arena=(0.0, 0.0, 1.0))

@@ -13,7 +13,7 @@ from fleetpilot.safety import SafetyMode
 from fleetpilot.safety.scan_obstacles import ScanGeometry, ScanReduction
 from tests.ros.robot_driver import RobotDriver
 from tests.ros.test_cbf_safety import spin_driving
-from tests.ros.test_robot_safety import feed, make_loop, neighbours
+from tests.ros.test_robot_safety import drive_at_wall, feed, make_loop, neighbours
 
 BEAMS = 360
 GEOMETRY = ScanGeometry(-np.pi, 2 * np.pi / BEAMS, 0.05, 10.0)
@@ -27,21 +27,16 @@ def wall_ranges(x_wall: float, x_robot: float) -> np.ndarray:
     return np.where((ranges > 0) & (ranges <= GEOMETRY.range_max), ranges, np.inf)
 
 
+def scan_of_wall(x_robot: float):
+    """The lidar's (ranges, geometry) at (x_robot, 0) heading +x, the wall at x = 1.5."""
+    return wall_ranges(1.5, x_robot), GEOMETRY
+
+
 def test_loop_keeps_off_a_wall_only_the_scan_sees_and_stops_on_a_stale_scan():
     loop = make_loop(safety_distance=0.4, scan=ScanReduction(max_range=2.0), scan_timeout=0.3)
     feed(loop, 0.0, neighbours([], []), nominal=(1.0, 0.0))
     assert loop.tick(0.0).reason == "scan: no message received yet"
-    x, dt = 0.0, 0.05
-    for step in range(120):
-        now = step * dt
-        loop.set_odometry(now, np.array([x, 0.0, 0.0]), np.zeros(2))
-        loop.set_neighbours(now, neighbours([], []))
-        loop.set_nominal(now, np.array([1.0, 0.0]))
-        loop.set_scan(now, wall_ranges(1.5, x), GEOMETRY)
-        decision = loop.tick(now)
-        assert decision.mode in (SafetyMode.NOMINAL, SafetyMode.FILTERED)
-        x += dt * decision.command[0]
-        assert x + 0.1 <= 1.5 - 0.2 + 1e-6  # the filtered point stays D/2 off the wall
+    x = drive_at_wall(loop, scan_of_wall)
     assert x > 1.0  # it drove up to the wall and stopped there
     loop.set_odometry(10.0, np.array([x, 0.0, 0.0]), np.zeros(2))
     loop.set_neighbours(10.0, neighbours([], []))
@@ -56,16 +51,7 @@ def drive_at_a_mapped_wall(static_tolerance: float) -> float:
         max_range=2.0, motion_margin=0.1, static_tolerance=static_tolerance, static_window=0.4
     )
     loop = make_loop(safety_distance=0.4, scan=reduction, arena=(-5.0, -5.0, 1.5, 5.0))
-    x, dt = 0.0, 0.05
-    for step in range(120):
-        now = step * dt
-        loop.set_odometry(now, np.array([x, 0.0, 0.0]), np.zeros(2))
-        loop.set_neighbours(now, neighbours([], []))
-        loop.set_nominal(now, np.array([1.0, 0.0]))
-        loop.set_scan(now, wall_ranges(1.5, x), GEOMETRY)
-        x += dt * loop.tick(now).command[0]
-        assert x + 0.1 <= 1.5 - 0.2 + 1e-6
-    return x
+    return drive_at_wall(loop, scan_of_wall)
 
 
 def test_scan_returns_on_the_map_carry_no_motion_margin():
