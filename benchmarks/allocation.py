@@ -88,6 +88,13 @@ def static_section(policy: TwoStagePolicy, size: int, seeds: list[int]) -> dict:
     }
 
 
+def gain_over(rewards: dict[str, list[float]], method: str, base: str) -> tuple[float, int]:
+    """``method``'s mean reward above ``base``'s [%], and the seeds on which it is ahead."""
+    mine, other = np.array(rewards[method]), np.array(rewards[base])
+    percent = float(100.0 * (mine.mean() - other.mean()) / abs(other.mean()))
+    return percent, int((mine > other).sum())
+
+
 def dynamic_section(family: str, seeds: list[int], policy_dir: str | None, **overrides) -> dict:
     """Total episode reward of every dynamic method on one environment setting."""
     config = make_env_config(family, **overrides)
@@ -99,19 +106,12 @@ def dynamic_section(family: str, seeds: list[int], policy_dir: str | None, **ove
         results = [run_episode(config, allocator, seed) for seed in seeds]
         rewards[name] = [r.reward for r in results]
         ms[name] = float(np.mean([r.ms_per_decision for r in results]))
-    learned = np.array(rewards["two-stage"])
     summary = {}
     for base in ("greedy", "auction"):
-        other = np.array(rewards[base])
-        summary[f"vs_{base}_percent"] = float(
-            100.0 * (learned.mean() - other.mean()) / abs(other.mean())
-        )
-        summary[f"seeds_won_vs_{base}"] = int((learned > other).sum())
-    exact, greedy = np.array(rewards["exact-step"]), np.array(rewards["greedy"])
-    summary["exact_step_vs_greedy_percent"] = float(
-        100.0 * (exact.mean() - greedy.mean()) / abs(greedy.mean())
-    )
-    summary["exact_step_seeds_won_vs_greedy"] = int((exact > greedy).sum())
+        percent, won = gain_over(rewards, "two-stage", base)
+        summary.update({f"vs_{base}_percent": percent, f"seeds_won_vs_{base}": won})
+    percent, won = gain_over(rewards, "exact-step", "greedy")
+    summary.update(exact_step_vs_greedy_percent=percent, exact_step_seeds_won_vs_greedy=won)
     return {
         "family": family,
         "overrides": overrides,

@@ -409,7 +409,7 @@ def reproduce_command(args: Args) -> str:
     return " ".join(["fleetpilot train flow-ppo", *flags, "--output-dir <dir>"])
 
 
-def inference_noise(args: Args) -> str:
+def start_noise_description(args: Args) -> str:
     """How the saved flow policy draws its start noise, in words (for the model card)."""
     text = "noise drawn once per episode" if args.episode_noise else "fresh noise per step"
     if args.noise_radius > 0.0:
@@ -452,6 +452,7 @@ def model_card(args: Args, metadata: dict[str, Any]) -> str:
     if args.train_start_std != Args.train_start_std:
         method += f"; training episodes start at N(0, {args.train_start_std}^2)"
     command = reproduce_command(args)
+    start_noise = start_noise_description(args)
     return f"""# MultiGoal {args.policy} policy
 
 A {args.policy} policy for the MultiGoal environment (`fleetpilot.envs.multigoal`: 2-D point,
@@ -461,7 +462,7 @@ trained with {method}.
 - Observation: position (x, y), float32, unnormalised. Action: displacement (dx, dy), clipped
   by the environment to [-1, 1] per axis. Chunk: horizon 1.
 - Inference: `select_action` integrates {args.num_flow_steps} {args.integrator} ODE steps from
-  {inference_noise(args)} (flow) or samples the Gaussian (gaussian); the exploration noise of
+  {start_noise} (flow) or samples the Gaussian (gaussian); the exploration noise of
   training is not added.
 - Training: {metadata["global_steps"]} environment steps in {metadata["train_seconds"]} s on one
   CPU thread; seed {args.seed}.

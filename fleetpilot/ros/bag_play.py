@@ -17,6 +17,7 @@ whose message package is not installed are not played (a warning names them), as
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import json
 import math
@@ -74,15 +75,6 @@ class PlayReport:
     bag_seconds: float = 0.0
     wall_seconds: float = 0.0
 
-    def as_dict(self) -> dict:
-        return {
-            "published": self.published,
-            "skipped_messages": self.skipped_messages,
-            "skipped_topics": self.skipped_topics,
-            "bag_seconds": self.bag_seconds,
-            "wall_seconds": self.wall_seconds,
-        }
-
 
 def bag_topics(path: str | Path, topics: list[str] | None = None) -> dict[str, str]:
     """``{topic: msgtype}`` of the bag at ``path``: every topic, or the given ones.
@@ -90,13 +82,24 @@ def bag_topics(path: str | Path, topics: list[str] | None = None) -> dict[str, s
     Raises:
         FileNotFoundError: no rosbag2 at ``path``. ValueError: a requested topic is not in it.
     """
+    with _open(path) as reader:
+        return _select(reader.connections, topics)
+
+
+def _open(path: str | Path):
+    """A rosbags reader of the bag at ``path``, unopened; FileNotFoundError if there is none."""
     from rosbags.rosbag2 import Reader
 
     path = Path(path)
     if not (path / "metadata.yaml").is_file():
         raise FileNotFoundError(f"bag: no rosbag2 metadata.yaml in {path}")
-    with Reader(path) as reader:
-        known = {connection.topic: connection.msgtype for connection in reader.connections}
+    return Reader(path)
+
+
+def _select(connections, topics: list[str] | None) -> dict[str, str]:
+    """``{topic: msgtype}`` of ``connections``, every one or the given topics (ValueError
+    naming those that are missing)."""
+    known = {connection.topic: connection.msgtype for connection in connections}
     if topics is None:
         return known
     missing = sorted(set(topics) - set(known))
@@ -111,10 +114,8 @@ def read_bag(path: str | Path, topics: list[str] | None = None) -> Iterator[tupl
     Raises:
         FileNotFoundError: no bag at ``path``. ValueError: a requested topic is not in the bag.
     """
-    from rosbags.rosbag2 import Reader
-
-    selected = bag_topics(path, topics)
-    with Reader(Path(path)) as reader:
+    with _open(path) as reader:
+        selected = _select(reader.connections, topics)
         connections = [c for c in reader.connections if c.topic in selected]
         for connection, timestamp, raw in reader.messages(connections=connections):
             yield connection.topic, connection.msgtype, timestamp, bytes(raw)
@@ -210,7 +211,7 @@ def main(args: argparse.Namespace) -> int:
         ):
             node.get_logger().warning("playing although some topics have no subscriber yet")
         report = player.play(args.rate)
-        print(json.dumps(report.as_dict()))
+        print(json.dumps(dataclasses.asdict(report)))
         node.destroy_node()
     finally:
         rclpy.try_shutdown()

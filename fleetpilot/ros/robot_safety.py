@@ -202,12 +202,9 @@ class RobotSafetyLoop:
             timeouts[SCAN] = config.scan_timeout
         self.watchdog = InputWatchdog(timeouts)
         self._scan: tuple[np.ndarray, ScanGeometry] | None = None
+        # Used by the scan conversion only when scan.static_tolerance > 0.
         mapped = len(config.obstacles) > 0 or config.arena is not None
-        self._static_map = (
-            StaticMap(config.obstacles, config.arena)
-            if mapped and config.scan is not None and config.scan.static_tolerance > 0
-            else None
-        )
+        self._static_map = StaticMap(config.obstacles, config.arena) if mapped else None
         self._tracker_config = TrackerConfig(
             max_speed=config.neighbour_max_speed, hold_time=config.track_hold_time
         )
