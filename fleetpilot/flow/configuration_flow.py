@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from fleetpilot.flow.configuration_common import PolicyConfig
@@ -54,7 +55,7 @@ class FlowPolicyConfig(PolicyConfig):
                 "FlowPolicyConfig.time_embedding_dim must be an even integer >= 2, "
                 f"got {self.time_embedding_dim}"
             )
-        if self.noise_radius < 0.0:
+        if not (math.isfinite(self.noise_radius) and self.noise_radius >= 0.0):
             raise ValueError(
                 f"FlowPolicyConfig.noise_radius must be >= 0, got {self.noise_radius}"
             )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import sys
 import time
 from dataclasses import dataclass
@@ -158,7 +159,7 @@ def train(args: Args) -> dict[str, Any]:
     minibatch_size = batch_size // args.num_minibatches
     if args.bc_coef > 0.0 and args.bc_demos <= 0:
         raise ValueError("Args.bc_coef > 0 needs expert data: set Args.bc_demos > 0")
-    if args.final_action_noise_std < 0.0:
+    if not (math.isfinite(args.final_action_noise_std) and args.final_action_noise_std >= 0.0):
         raise ValueError(
             f"Args.final_action_noise_std must be >= 0, got {args.final_action_noise_std}"
         )

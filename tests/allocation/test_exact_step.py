@@ -90,6 +90,11 @@ def test_leaves_an_unprofitable_task_and_picks_the_cheapest_cover():
     assert action.tolist() == [-1, 0, 0, -1]
 
 
+def test_a_coalition_limit_below_one_is_refused_by_name():
+    with pytest.raises(ValueError, match="max_coalition must be >= 1, got 0"):
+        ExactStepPolicy(0)
+
+
 def test_no_eligible_pair_means_everyone_idle():
     action = solve_step(
         np.ones((3, 2)), np.ones((2, 2)), np.ones(2), np.ones((3, 2)), np.zeros((3, 2), bool), 4

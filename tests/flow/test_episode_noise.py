@@ -89,6 +89,8 @@ def test_acting_noise_schedule():
 def test_negative_final_noise_is_rejected(tmp_path):
     with pytest.raises(ValueError, match="final_action_noise_std"):
         train(short_args(tmp_path, "x", final_action_noise_std=-0.1))
+    with pytest.raises(ValueError, match="final_action_noise_std must be >= 0, got nan"):
+        train(short_args(tmp_path, "y", final_action_noise_std=float("nan")))
 
 
 def test_inference_settings_ship_with_the_policy_and_leave_training_alone(tmp_path):
@@ -132,3 +134,5 @@ def test_noise_radius_clips_the_norm_and_keeps_the_direction():
     torch.testing.assert_close(noise[short], reference[short])
     with pytest.raises(ValueError, match="noise_radius must be >= 0, got -1.0"):
         flow_policy(noise_radius=-1.0)
+    with pytest.raises(ValueError, match="noise_radius must be >= 0, got nan"):
+        flow_policy(noise_radius=float("nan"))

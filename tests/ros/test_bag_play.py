@@ -142,6 +142,8 @@ def test_bad_requests_are_refused_by_name(tmp_path, ros_context):
         BagPlayer(node, tmp_path / "bag", topics=["/robot_0/odom", "/nowhere"])
     with pytest.raises(FileNotFoundError, match="no rosbag2 metadata.yaml"):
         BagPlayer(node, tmp_path)
+    with pytest.raises(ValueError, match="queue_depth must be >= 1, got 0"):
+        BagPlayer(node, tmp_path / "bag", queue_depth=0)
     player = BagPlayer(node, tmp_path / "bag", topics=["/robot_0/odom"])
     with pytest.raises(ValueError, match="rate must be a finite number > 0, got nan"):
         player.play(rate=float("nan"))
