@@ -7,10 +7,13 @@ same seed and episode count, as ``fleetpilot eval nav`` does):
   family (read from the grid-search JSON files given with ``--grid``);
 * ``sideways 0.5``: fixed alpha=1, gain=1 with a constant sideways bias of 0.5 (the naive
   keep-left rule; the value that frees the 16-agent circle swap as a fixed rule);
+* ``best fixed + make way``: the same from grid searches run with ``--make-way`` (parked
+  agents step out of travelling agents' way, as the shipped tuner's constant output asks);
 * ``online``: the learned tuner as shipped (acting with its seeded per-agent policy noise);
 * ``online, mean``: the same network acting with its mean (no noise);
 * with ``--ablations``, the learned tuner with outputs replaced by constants: ``no sideways``
-  (tangential 0), ``no shares`` (responsibility 1/2), ``alpha+gain only`` (both), and the
+  (tangential 0), ``no shares`` (responsibility 1/2), ``alpha+gain only`` (both), ``no make
+  way`` (make_way 0, for tuners with that constant output), and the
   ``untrained prior`` (the network before PPO: outputs at the configured prior, same noise).
 
     .venv/bin/python benchmarks/cbf_tuner_eval.py --grid GRID.json ... --seeds 0,1,2
@@ -62,18 +65,22 @@ KEPT = (
     "arrived_fraction",
     "min_distance",
     "mean_time_to_goal",
+    "max_arrived_offset",
 )
 
 
 def best_fixed(grid_files: list[Path]) -> dict[str, str]:
-    """Scenario name -> ``fixed:alpha=A,gain=K`` of the grid search's winner."""
+    """Scenario name -> ``fixed:alpha=A,gain=K[,make_way=M]`` of the grid search's winner."""
     best = {}
     for path in grid_files:
         data = json.loads(path.read_text())
         # `eval nav --grid-search --json` prints {"grid_search": [...]}; saved lists work too.
         for result in data["grid_search"] if isinstance(data, dict) else data:
             setting = result["best"]
-            best[result["scenario"]] = f"fixed:alpha={setting['alpha']:g},gain={setting['gain']:g}"
+            spec = f"fixed:alpha={setting['alpha']:g},gain={setting['gain']:g}"
+            if setting.get("make_way"):
+                spec += f",make_way={setting['make_way']:g}"
+            best[result["scenario"]] = spec
     return best
 
 
@@ -84,9 +91,11 @@ def untrained_prior(config) -> GnnTuner:
 
 
 def aggregate(per_seed: list[dict]) -> dict:
-    """Means over seeds (makespan over the seeds that had one), collisions summed."""
+    """Means over seeds (makespan over the seeds that had one), collisions summed, extremes of
+    the distances (closest pair, farthest parked agent from its goal at the end)."""
     makespans = [s["makespan"] for s in per_seed if s["makespan"] is not None]
     distances = [s["min_distance"] for s in per_seed if s["min_distance"] is not None]
+    offsets = [s["max_arrived_offset"] for s in per_seed if s["max_arrived_offset"] is not None]
     return {
         "success_rate": round(statistics.mean(s["success_rate"] for s in per_seed), 3),
         "success_by_seed": [round(s["success_rate"], 3) for s in per_seed],
@@ -95,6 +104,7 @@ def aggregate(per_seed: list[dict]) -> dict:
         "arrived_fraction": round(statistics.mean(s["arrived_fraction"] for s in per_seed), 3),
         "makespan": round(statistics.mean(makespans), 2) if makespans else None,
         "min_distance": round(min(distances), 3) if distances else None,
+        "max_arrived_offset": round(max(offsets), 3) if offsets else None,
     }
 
 
@@ -102,6 +112,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tuner", default=str(ROOT / "policies" / "cbf_tuner_gnn"))
     parser.add_argument("--grid", type=Path, nargs="+", required=True)
+    parser.add_argument(
+        "--grid-make-way",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="grid searches run with --make-way: their winners run as 'best fixed + make way'",
+    )
     parser.add_argument("--families", default=",".join(FAMILIES))
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--episodes", type=int, default=4)
@@ -112,6 +129,7 @@ def main() -> int:
     torch.set_num_threads(1)
 
     fixed = best_fixed(args.grid)
+    fixed_making_way = best_fixed(args.grid_make_way)
     learned = make_tuner(args.tuner)
     seeds = [int(s) for s in args.seeds.split(",")]
     ablation_families = set(filter(None, args.ablations.split(",")))
@@ -125,9 +143,13 @@ def main() -> int:
         }
         if scenario.name in fixed:
             controllers["best fixed"] = make_tuner(fixed[scenario.name])
+        if scenario.name in fixed_making_way:
+            controllers["best fixed + make way"] = make_tuner(fixed_making_way[scenario.name])
         if family in ablation_families:
             for name, overrides in ABLATIONS.items():
                 controllers[name] = GnnTuner(learned.net, overrides)
+            if "make_way" in learned.config.constant_outputs:
+                controllers["no make way"] = GnnTuner(learned.net, {"make_way": 0.0})
             controllers["untrained prior"] = untrained_prior(learned.config)
         if args.controllers:
             chosen = args.controllers.split(",")
@@ -143,7 +165,10 @@ def main() -> int:
                 "family": family,
                 "agents": per_seed[0]["num_agents"],
                 "controller": name,
-                "spec": fixed.get(scenario.name) if name == "best fixed" else None,
+                "spec": {
+                    "best fixed": fixed.get(scenario.name),
+                    "best fixed + make way": fixed_making_way.get(scenario.name),
+                }.get(name),
                 "episodes": args.episodes * len(seeds),
                 **aggregate([{k: s[k] for k in KEPT} for s in per_seed]),
                 "seconds": round(time.perf_counter() - start, 1),
@@ -168,17 +193,21 @@ def main() -> int:
 def markdown(results: list[dict]) -> str:
     lines = [
         "| family | agents | controller | success | per seed | collisions | deadlock | "
-        "arrived | makespan [s] | min dist [m] |",
-        "|---|---:|---|---:|---|---:|---:|---:|---:|---:|",
+        "arrived | makespan [s] | min dist [m] | parked offset [m] |",
+        "|---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         makespan = "—" if r["makespan"] is None else f"{r['makespan']:.1f}"
         distance = "—" if r["min_distance"] is None else f"{r['min_distance']:.3f}"
-        name = r["controller"] + (f" ({r['spec'][6:]})" if r["controller"] == "best fixed" else "")
+        offset = r.get("max_arrived_offset")
+        offset = "—" if offset is None else f"{offset:.2f}"
+        fixed = r["controller"].startswith("best fixed")
+        name = r["controller"] + (f" ({r['spec'][6:]})" if fixed else "")
         lines.append(
             f"| {r['family']} | {r['agents']} | {name} | {r['success_rate']:.2f} | "
             f"{'/'.join(f'{s:.2f}' for s in r['success_by_seed'])} | {r['collisions']} | "
-            f"{r['deadlock_rate']:.2f} | {r['arrived_fraction']:.2f} | {makespan} | {distance} |"
+            f"{r['deadlock_rate']:.2f} | {r['arrived_fraction']:.2f} | {makespan} | {distance} | "
+            f"{offset} |"
         )
     return "\n".join(lines)
 

@@ -48,6 +48,15 @@ ACTION_PARAMETERS: Mapping[str, ActionParameter] = MappingProxyType(
                 "(positive turns left of the goal direction)"
             ),
         ),
+        "make_way": ActionParameter(
+            low=0.0,
+            high=4.0,
+            default=0.0,
+            description=(
+                "how hard an agent parked at its goal moves out of the way of neighbours still "
+                "travelling [m/s at contact]; 0 (default): a parked agent stays where it stopped"
+            ),
+        ),
     }
 )
 """Name -> parameter; read-only."""

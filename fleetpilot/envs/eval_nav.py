@@ -76,6 +76,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=(0.5, 1.0, 2.0, 4.0),
         help="grid of nominal gains [1/s], comma-separated",
     )
+    parser.add_argument(
+        "--make-way",
+        type=float,
+        default=0.0,
+        help="with --grid-search: parked agents make way this hard in every setting [m/s]",
+    )
     parser.add_argument("--max-envs", type=int, default=512, help="largest environment batch")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
 
@@ -129,6 +135,7 @@ def main(args: argparse.Namespace) -> int:
                 num_agents=args.agents,
                 max_steps=args.max_steps,
                 max_envs=args.max_envs,
+                make_way=args.make_way,
             )
             results = []
             for scenario in scenarios:

@@ -35,6 +35,8 @@ class GridSearchConfig:
         num_agents: team size override (generator families only), or None.
         max_steps: episode length override in ticks, or None for the scenario's horizon.
         max_envs: largest environment batch (bounds memory).
+        make_way: every setting's parked agents make way this hard (0: they stay put; see
+            :func:`fleetpilot.envs.nominal.nominal_with_parking`); not searched.
     """
 
     alphas: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
@@ -44,8 +46,15 @@ class GridSearchConfig:
     num_agents: int | None = None
     max_steps: int | None = None
     max_envs: int = 512
+    make_way: float = 0.0
 
     def __post_init__(self) -> None:
+        bounds = ACTION_PARAMETERS["make_way"]
+        if not (math.isfinite(self.make_way) and bounds.low <= self.make_way <= bounds.high):
+            raise ValueError(
+                f"make_way: expected a value in [{bounds.low:g}, {bounds.high:g}], "
+                f"got {self.make_way!r}"
+            )
         for name, parameter in (("alphas", "alpha"), ("gains", "gain")):
             values = tuple(getattr(self, name))
             object.__setattr__(self, name, values)
@@ -95,6 +104,7 @@ def grid_search(scenario: Scenario, config: GridSearchConfig) -> dict:
         first; per-episode lists included).
     """
     settings = [(alpha, gain) for alpha in config.alphas for gain in config.gains]
+    parameters = SEARCHED + (("make_way",) if config.make_way else ())
     per_batch = max(1, config.max_envs // config.episodes)
     summaries = []
     num_agents = None
@@ -105,21 +115,26 @@ def grid_search(scenario: Scenario, config: GridSearchConfig) -> dict:
                 scenario=scenario,
                 num_envs=len(chunk) * config.episodes,
                 num_agents=config.num_agents,
-                action_parameters=SEARCHED,
+                action_parameters=parameters,
                 max_steps=config.max_steps,
                 seed=config.seed,
             )
         )
         num_agents = env.num_agents
+        fixed = (config.make_way,) if config.make_way else ()
         values = torch.tensor(
-            [setting for setting in chunk for _ in range(config.episodes)], dtype=env.dtype
+            [setting + fixed for setting in chunk for _ in range(config.episodes)],
+            dtype=env.dtype,
         )
         action = values[:, None, :].expand(-1, env.num_agents, -1).contiguous()
         layout_ids = [episode for _ in chunk for episode in range(config.episodes)]
         results = run_episodes(env, _constant(action), config.seed, layout_ids)
         for index, (alpha, gain) in enumerate(chunk):
             episodes = results[index * config.episodes : (index + 1) * config.episodes]
-            summaries.append({"alpha": alpha, "gain": gain, **summarize(episodes)})
+            setting = {"alpha": alpha, "gain": gain}
+            if config.make_way:
+                setting["make_way"] = config.make_way
+            summaries.append({**setting, **summarize(episodes)})
     summaries.sort(key=ranking_key)
     return {
         "scenario": scenario.name,

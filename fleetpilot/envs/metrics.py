@@ -79,6 +79,9 @@ class EpisodeMetrics:
         min_obstacle_gap: smallest distance from an agent's centre to an obstacle surface [m]
             (None without obstacles).
         arrived_fraction: share of agents that arrived.
+        max_arrived_offset: at the episode's end, the largest distance from its goal of an
+            agent that had arrived [m] (None if none had): parked agents that make way may
+            have left their goals (see :func:`fleetpilot.envs.nominal.nominal_with_parking`).
         safety_modes: SafetyMode name -> agent-ticks the filter reported it.
         agents: per agent: arrived, time_to_goal, path_length, path_length_ratio, collisions,
             deadlocked.
@@ -96,6 +99,7 @@ class EpisodeMetrics:
     min_distance: float | None
     min_obstacle_gap: float | None
     arrived_fraction: float
+    max_arrived_offset: float | None
     safety_modes: dict[str, int]
     agents: dict[str, list]
 
@@ -131,6 +135,7 @@ class MetricsTracker:
         self.arrival_step = torch.full(shape, -1, dtype=torch.long, **zeros)
         self.path_length = torch.zeros(shape, dtype=torch.float64, **zeros)
         self.straight_line = torch.ones(shape, dtype=torch.float64, **zeros)
+        self.goal_distance = torch.zeros(shape, dtype=torch.float64, **zeros)
         self.stalled_steps = torch.zeros(shape, dtype=torch.long, **zeros)
         self.deadlocked = torch.zeros(shape, dtype=torch.bool, **zeros)
         self.agent_collisions = torch.zeros(shape, dtype=torch.long, **zeros)
@@ -164,6 +169,7 @@ class MetricsTracker:
         self.min_distance[envs] = math.inf
         self.min_obstacle_gap[envs] = math.inf
         self.straight_line[envs] = torch.linalg.vector_norm(goals - starts, dim=-1).double()
+        self.goal_distance[envs] = self.straight_line[envs]
         self._pairs_touching = bool(self.pair_contact.any())
         self._obstacles_touching = bool(self.obstacle_contact.any())
 
@@ -207,7 +213,9 @@ class MetricsTracker:
         was_arrived = self.arrived
         self.path_length += torch.where(run & ~was_arrived, step_length, 0).double()
 
-        near_goal = torch.linalg.vector_norm(goals - positions, dim=-1) <= config.goal_tolerance
+        goal_distance = torch.linalg.vector_norm(goals - positions, dim=-1)
+        self.goal_distance = torch.where(run, goal_distance.double(), self.goal_distance)
+        near_goal = goal_distance <= config.goal_tolerance
         newly_arrived = run & near_goal & ~was_arrived
         self.arrival_step = torch.where(newly_arrived, self.steps.unsqueeze(-1), self.arrival_step)
         self.arrived = was_arrived | newly_arrived
@@ -279,6 +287,9 @@ class MetricsTracker:
         arrived_times = [t for t in arrival_times if t is not None]
         arrived_ratios = [r for r, done in zip(ratios, arrived, strict=True) if done]
         success = all(arrived)
+        offsets = [
+            d for d, done in zip(self.goal_distance[env].tolist(), arrived, strict=True) if done
+        ]
         agent_collisions = int(self.pair_collision_total[env])
         obstacle_collisions = int(self.obstacle_collisions[env].sum())
         return EpisodeMetrics(
@@ -296,6 +307,7 @@ class MetricsTracker:
             min_distance=_finite_or_none(float(self.min_distance[env])),
             min_obstacle_gap=_finite_or_none(float(self.min_obstacle_gap[env])),
             arrived_fraction=sum(arrived) / len(arrived),
+            max_arrived_offset=max(offsets) if offsets else None,
             safety_modes={
                 mode.name: int(count)
                 for mode, count in zip(SafetyMode, self.mode_counts[env].tolist(), strict=True)
@@ -326,7 +338,8 @@ def summarize(episodes: list[EpisodeMetrics], per_agent: bool = False) -> dict:
         ``obstacle_collisions``, ``deadlock_rate``, ``makespan`` (mean over successful
         episodes [s], None if none succeeded), ``mean_time_to_goal`` [s],
         ``path_length_ratio``, ``min_distance`` (smallest over all episodes [m]),
-        ``min_obstacle_gap`` [m], ``arrived_fraction``, ``episodes`` (count), ``per_episode``
+        ``min_obstacle_gap`` [m], ``arrived_fraction``, ``max_arrived_offset`` (largest over
+        all episodes [m], None if no agent arrived), ``episodes`` (count), ``per_episode``
         (metric -> list, one entry per episode) and, with ``per_agent``, ``agents`` (one dict
         of per-agent lists per episode).
     """
@@ -335,6 +348,7 @@ def summarize(episodes: list[EpisodeMetrics], per_agent: bool = False) -> dict:
     count = len(episodes)
     distances = [e.min_distance for e in episodes if e.min_distance is not None]
     gaps = [e.min_obstacle_gap for e in episodes if e.min_obstacle_gap is not None]
+    offsets = [e.max_arrived_offset for e in episodes if e.max_arrived_offset is not None]
     keys = (
         "success",
         "collisions",
@@ -344,6 +358,7 @@ def summarize(episodes: list[EpisodeMetrics], per_agent: bool = False) -> dict:
         "path_length_ratio",
         "min_distance",
         "arrived_fraction",
+        "max_arrived_offset",
         "steps",
     )
     summary = {
@@ -359,6 +374,7 @@ def summarize(episodes: list[EpisodeMetrics], per_agent: bool = False) -> dict:
         "min_distance": min(distances) if distances else None,
         "min_obstacle_gap": min(gaps) if gaps else None,
         "arrived_fraction": sum(e.arrived_fraction for e in episodes) / count,
+        "max_arrived_offset": max(offsets) if offsets else None,
         "per_episode": {key: [getattr(e, key) for e in episodes] for key in keys},
     }
     if per_agent:

@@ -27,7 +27,7 @@ from fleetpilot.envs.config import NavEnvConfig
 from fleetpilot.envs.dynamics import MOTION_MODELS
 from fleetpilot.envs.graph import Geometry, NeighbourGraphBuilder, compute_geometry
 from fleetpilot.envs.metrics import EpisodeMetrics, MetricsConfig, MetricsTracker
-from fleetpilot.envs.nominal import clip_norm, go_to_goal
+from fleetpilot.envs.nominal import MAKE_WAY_REACH, clip_norm, nominal_with_parking
 from fleetpilot.scenarios import RobotSpec, ScenarioInstance
 
 PADDING_OBSTACLE = (1.0e4, 1.0e4, 1.0e-3)
@@ -238,14 +238,19 @@ class NavEnv:
         was_arrived = self.metrics.arrived.clone()
 
         if nominal_velocity is None:
-            velocity = go_to_goal(
-                previous, self._goals, params["gain"], self.robot.max_speed, params["tangential"]
+            velocity = nominal_with_parking(
+                previous,
+                self._goals,
+                was_arrived,
+                params,
+                self.robot.max_speed,
+                min(MAKE_WAY_REACH * self.safety_distance, self.sensing_radius),
             )
         else:
             velocity = clip_norm(
                 nominal_velocity.to(device=self.device, dtype=self.dtype), self.robot.max_speed
             )
-        velocity = velocity.masked_fill(was_arrived.unsqueeze(-1), 0.0)
+            velocity = velocity.masked_fill(was_arrived.unsqueeze(-1), 0.0)
         command = self.model.command_from_velocity(velocity, self._headings)
         active = running.unsqueeze(-1).expand(-1, self.num_agents)
         obstacles = self._obstacles if bool(self._obstacle_mask.any()) else None

@@ -7,8 +7,8 @@ sensing radius (the edges j -> i of the observation graph, see :mod:`fleetpilot.
 One round of message passing (messages built from agent i's own embedding and the sensed
 relative state of j; mean and max aggregation) gives, per agent,
 
-* node outputs (any of ``alpha``, ``gain``, ``tangential``), each squashed into its configured
-  bounds with a sigmoid;
+* node outputs (any of ``alpha``, ``gain``, ``tangential``, ``make_way``), each squashed into
+  its configured bounds with a sigmoid, and constant outputs (``config.constant_outputs``);
 * per sensed neighbour j, agent i's responsibility share ``rho_ij = 1/2 + 1/2 sigmoid(z_ij)``,
   in [1/2, 1] whatever the network outputs. The filter's row is
   ``2 p_ij . u_i >= -(1 - rho_ij) alpha_i h_ij``; since each of the pair's two agents takes
@@ -33,6 +33,7 @@ from torch import nn
 from torch_geometric.data import Batch
 from torch_geometric.utils import scatter
 
+from fleetpilot.envs.actions import ACTION_PARAMETERS
 from fleetpilot.safety.constraints import MIN_RESPONSIBILITY
 from fleetpilot.safety.tuner_config import (
     FORMAT_VERSION,
@@ -176,6 +177,8 @@ class CbfTunerNet(nn.Module):
         high = [config.bounds[name][1] for name in config.node_outputs]
         self.register_buffer("node_low", torch.tensor(low), persistent=False)
         self.register_buffer("node_high", torch.tensor(high), persistent=False)
+        constants = list(config.constant_outputs.values())
+        self.register_buffer("constants", torch.tensor(constants), persistent=False)
 
     def forward(
         self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor
@@ -207,8 +210,14 @@ class CbfTunerNet(nn.Module):
         return TunerOutput(node_mean, edge_mean, self.value_head(state).squeeze(-1))
 
     def squash_node(self, pre: torch.Tensor) -> torch.Tensor:
-        """(A, P) pre-squash -> parameters within their configured bounds."""
-        return self.node_low + (self.node_high - self.node_low) * torch.sigmoid(pre)
+        """(A, P) pre-squash -> (A, len(config.action_parameters)) parameters: the node outputs
+        within their configured bounds, then the constant outputs."""
+        params = self.node_low + (self.node_high - self.node_low) * torch.sigmoid(pre)
+        if not self.config.constant_outputs:
+            return params
+        # Broadcast on a column of ``pre`` (not len(pre)): traced exports keep A dynamic.
+        constants = torch.zeros_like(pre[:, :1]) + self.constants.to(pre.dtype)
+        return torch.cat([params, constants], dim=-1)
 
     @staticmethod
     def squash_edge(pre: torch.Tensor) -> torch.Tensor:
@@ -261,14 +270,17 @@ class GnnTuner:
         self._generator = torch.Generator().manual_seed(self.seed)
         self.overrides = dict(overrides or {})
         for name, value in self.overrides.items():
-            if name not in self.config.output_names:
+            names = self.config.output_names + tuple(self.config.constant_outputs)
+            if name not in names:
                 raise ValueError(
-                    f"overrides.{name}: expected one of the tuner's outputs "
-                    f"{list(self.config.output_names)}"
+                    f"overrides.{name}: expected one of the tuner's outputs {list(names)}"
                 )
-            low, high = (
-                (MIN_RESPONSIBILITY, 1.0) if name == RESPONSIBILITY else self.config.bounds[name]
-            )
+            if name == RESPONSIBILITY:
+                low, high = MIN_RESPONSIBILITY, 1.0
+            elif name in self.config.constant_outputs:
+                low, high = ACTION_PARAMETERS[name].low, ACTION_PARAMETERS[name].high
+            else:
+                low, high = self.config.bounds[name]
             if not low <= float(value) <= high:
                 raise ValueError(
                     f"overrides.{name}: expected a value in [{low}, {high}], got {value}"
@@ -276,7 +288,7 @@ class GnnTuner:
 
     @property
     def action_parameters(self) -> tuple[str, ...]:
-        return self.config.node_outputs
+        return self.config.action_parameters
 
     def reset(self, seed: int | None = None) -> None:
         """Restarts the noise sequence, from ``seed`` if given (no other memory to clear)."""
@@ -299,7 +311,7 @@ class GnnTuner:
         num_agents = observation.num_nodes // num_envs
         out = self.net(observation.x, observation.edge_index, observation.edge_attr)
         params = self.net.squash_node(self._noisy(out.node_mean, self.net.node_log_std))
-        for column, name in enumerate(self.config.node_outputs):
+        for column, name in enumerate(self.config.action_parameters):
             if name in self.overrides:
                 params[:, column] = self.overrides[name]
         action = params.view(num_envs, num_agents, -1)

@@ -18,8 +18,10 @@ TUNER_KIND = "cbf_tuner_gnn"
 
 FORMAT_VERSION = 1
 
-NODE_OUTPUTS = ("alpha", "gain", "tangential")
+NODE_OUTPUTS = ("alpha", "gain", "tangential", "make_way")
 """Per-agent outputs the network can produce, a subset of the env's action parameters."""
+
+DEFAULT_NODE_OUTPUTS = ("alpha", "gain", "tangential")
 
 INFERENCE_MODES = ("mean", "sample")
 
@@ -47,6 +49,10 @@ class TunerConfig:
         bounds: name -> (low, high); each node output is squashed into its bounds (within the
             environment's action bounds).
         init: name -> the output the untrained network starts from (prior of the policy mean).
+        constant_outputs: name -> value for parameters (from NODE_OUTPUTS, not node outputs)
+            that the tuner sets to the same value for every agent and tick. For ``make_way``,
+            which only acts on agents parked at their goal: PPO masks arrived agents out (their
+            reward is 0 whatever they do), so a learned output there would get no gradient.
         hidden: width of the node embedding and the node/value heads.
         edge_hidden: width of the per-neighbour message network (dominates inference cost).
         node_features: the observation's node feature names, checked against the environment.
@@ -58,10 +64,11 @@ class TunerConfig:
         noise_seed: seed of the inference noise, so that a run repeats exactly.
     """
 
-    node_outputs: tuple[str, ...] = NODE_OUTPUTS
+    node_outputs: tuple[str, ...] = DEFAULT_NODE_OUTPUTS
     per_neighbour_responsibility: bool = True
     bounds: dict[str, tuple[float, float]] = field(default_factory=_default_bounds)
     init: dict[str, float] = field(default_factory=_default_init)
+    constant_outputs: dict[str, float] = field(default_factory=dict)
     hidden: int = 64
     edge_hidden: int = 32
     node_features: tuple[str, ...] = NODE_FEATURES
@@ -119,6 +126,26 @@ class TunerConfig:
                 )
             init[name] = value
         object.__setattr__(self, "init", init)
+        if not isinstance(self.constant_outputs, dict):
+            raise ValueError(
+                f"constant_outputs: expected a mapping name: value, got {self.constant_outputs!r}"
+            )
+        constants = {}
+        for name, raw in self.constant_outputs.items():
+            if name not in NODE_OUTPUTS or name in self.node_outputs:
+                raise ValueError(
+                    f"constant_outputs.{name}: expected one of {', '.join(NODE_OUTPUTS)} that is "
+                    "not a node output"
+                )
+            allowed = ACTION_PARAMETERS[name]
+            number = isinstance(raw, int | float) and not isinstance(raw, bool)
+            if not (number and math.isfinite(raw) and allowed.low <= raw <= allowed.high):
+                raise ValueError(
+                    f"constant_outputs.{name}: expected a number in [{allowed.low:g}, "
+                    f"{allowed.high:g}], got {raw!r}"
+                )
+            constants[name] = float(raw)
+        object.__setattr__(self, "constant_outputs", constants)
         for name in ("hidden", "edge_hidden"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -151,6 +178,11 @@ class TunerConfig:
             raise ValueError(f"noise_seed: expected an integer >= 0, got {self.noise_seed!r}")
         if self.goal_scale <= 0:
             raise ValueError(f"goal_scale: expected a positive number, got {self.goal_scale!r}")
+
+    @property
+    def action_parameters(self) -> tuple[str, ...]:
+        """The action's columns: node outputs, then the constant outputs."""
+        return self.node_outputs + tuple(self.constant_outputs)
 
     @property
     def output_names(self) -> tuple[str, ...]:

@@ -219,10 +219,10 @@ def tuner_export_spec(net: CbfTunerNet, seed: int = 0) -> ExportSpec:
                 "edge_attr": ["edges", len(EDGE_FEATURES)],
             },
             "outputs": {
-                "params": ["robots", len(config.node_outputs)],
+                "params": ["robots", len(config.action_parameters)],
                 "responsibility": ["edges"],
             },
-            "node_outputs": list(config.node_outputs),
+            "node_outputs": list(config.action_parameters),
             "node_features": list(config.node_features),
             "edge_features": list(config.edge_features),
             "policy": "mean (no sampling noise)",

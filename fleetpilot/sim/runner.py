@@ -30,7 +30,7 @@ import torch
 
 from fleetpilot.envs.dynamics import velocity_to_unicycle
 from fleetpilot.envs.metrics import EpisodeMetrics, MetricsConfig, MetricsTracker
-from fleetpilot.envs.nominal import go_to_goal
+from fleetpilot.envs.nominal import MAKE_WAY_REACH, NOMINAL_PARAMETERS, nominal_with_parking
 from fleetpilot.envs.tuners import Tuner
 from fleetpilot.safety import UnicycleCBF
 from fleetpilot.safety.scan_obstacles import (
@@ -442,14 +442,14 @@ class ScenarioRun:
             )
             targets = torch.tensor(waypoints).unsqueeze(0)
         params = self._parameters(previous, targets)
-        velocity = go_to_goal(
+        velocity = nominal_with_parking(
             previous,
             targets,
-            torch.tensor(params["gain"]).unsqueeze(0),
+            self.metrics.arrived,
+            {name: torch.tensor(params[name]).unsqueeze(0) for name in NOMINAL_PARAMETERS},
             self.robot.max_speed,
-            torch.tensor(params["tangential"]).unsqueeze(0),
+            min(MAKE_WAY_REACH * self.instance.safety_distance, self.instance.sensing_radius),
         )
-        velocity = velocity.masked_fill(self.metrics.arrived.unsqueeze(-1), 0.0)
         headings = torch.tensor(self._poses[:, 2]).unsqueeze(0)
         nominal = velocity_to_unicycle(velocity, headings, self.robot.projection_distance)[0]
         nominal = nominal.numpy()

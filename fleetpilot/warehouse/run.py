@@ -24,7 +24,7 @@ import torch
 
 from fleetpilot.allocation.registry import make_allocator
 from fleetpilot.envs.dynamics import velocity_to_unicycle
-from fleetpilot.envs.nominal import go_to_goal
+from fleetpilot.envs.nominal import MAKE_WAY_REACH, NOMINAL_PARAMETERS, nominal_with_parking
 from fleetpilot.envs.tuners import make_tuner
 from fleetpilot.mapf.waypoints import WaypointPlanner
 from fleetpilot.safety.status import SafetyMode
@@ -85,6 +85,9 @@ class WarehouseRun:
             world_spec.obstacles,
         )
         self.filter = PerceivedFilter(scenario_filter(world_spec), perception)
+        self._make_way_reach = min(
+            MAKE_WAY_REACH * world_spec.safety_distance, world_spec.sensing_radius
+        )
         flow_policy = self.pipeline.flow_policy()
         self.flow = (
             None
@@ -156,15 +159,16 @@ class WarehouseRun:
         )
         if self.flow is not None:
             velocity = self.flow(position_tensor, self._velocities, waypoint_tensor)
+            velocity = velocity.masked_fill(torch.tensor(parked).view(1, -1, 1), 0.0)
         else:
-            velocity = go_to_goal(
+            velocity = nominal_with_parking(
                 position_tensor,
                 waypoint_tensor,
-                torch.tensor(params["gain"]).unsqueeze(0),
+                torch.tensor(parked).unsqueeze(0),
+                {name: torch.tensor(params[name]).unsqueeze(0) for name in NOMINAL_PARAMETERS},
                 self.robot.max_speed,
-                torch.tensor(params["tangential"]).unsqueeze(0),
+                self._make_way_reach,
             )
-        velocity = velocity.masked_fill(torch.tensor(parked).view(1, -1, 1), 0.0)
         headings = torch.tensor(self._poses[:, 2]).unsqueeze(0)
         nominal = velocity_to_unicycle(velocity, headings, self.robot.projection_distance)[0]
         # Within the robot's limits already, so that filter interventions measure safety only.

@@ -81,6 +81,23 @@ def test_grid_search_ranks_settings_by_success_then_makespan(capsys):
     assert settings[0]["makespan"] < settings[-1]["makespan"]  # gain 2 beats gain 0.5 here
 
 
+def test_grid_search_with_make_way_runs_every_setting_with_it(capsys):
+    corridor = str(SCENARIO_DIR / "corridor.yaml")
+    argv = ["--grid-search", "--scenario", corridor, "--alphas", "1", "--gains", "1"]
+    argv += ["--episodes", "4", "--json"]
+    code, out, _ = run([*argv, "--make-way", "2"], capsys)
+    assert code == 0
+    (making_way,) = json.loads(out)["grid_search"]
+    assert making_way["best"]["make_way"] == 2.0
+    _, out, _ = run(argv, capsys)
+    (standing,) = json.loads(out)["grid_search"]
+    assert "make_way" not in standing["best"]
+    # the corridor's parked agents wall off later ones unless they make way (0 vs 3 of 4)
+    assert making_way["best"]["success_rate"] > standing["best"]["success_rate"]
+    code, _, err = run([*argv, "--make-way", "-1"], capsys)
+    assert code == 2 and "make_way: expected a value in [0, 4], got -1.0" in err
+
+
 def test_errors_are_reported_not_raised(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\n")

@@ -206,6 +206,38 @@ def test_overrides_replace_outputs_and_are_checked():
         GnnTuner(net, {"responsibility": 0.2})
 
 
+def test_constant_outputs_are_appended_to_the_action_and_saved(tmp_path):
+    config = TunerConfig(constant_outputs={"make_way": 2.0})
+    net = CbfTunerNet(config).eval()
+    assert config.action_parameters == ("alpha", "gain", "tangential", "make_way")
+    positions, goals, velocities, obstacles = crowd(13)
+    obs = observation(positions, goals, velocities, obstacles)
+    action, _ = GnnTuner(net)(obs)
+    assert action.shape[-1] == 4 and torch.all(action[..., 3] == 2.0)
+    no_way, _ = GnnTuner(net, {"make_way": 0.0})(obs)  # the ablation
+    assert torch.all(no_way[..., 3] == 0.0) and torch.equal(no_way[..., :3], action[..., :3])
+    save_pretrained(net, tmp_path)
+    loaded = make_tuner(str(tmp_path))
+    assert loaded.action_parameters == config.action_parameters
+    assert torch.equal(loaded(obs)[0], action)
+
+
+@pytest.mark.parametrize(
+    ("constants", "message"),
+    [
+        ({"make_way": 9.0}, r"constant_outputs.make_way: expected a number in \[0, 4\], got 9.0"),
+        ({"make_way": float("nan")}, r"constant_outputs.make_way: expected a number"),
+        ({"make_way": "fast"}, r"constant_outputs.make_way: expected a number .*'fast'"),
+        ({"alpha": 1.0}, r"constant_outputs.alpha: expected one of .* not a node output"),
+        ({"speed": 1.0}, r"constant_outputs.speed: expected one of"),
+        ([2.0], r"constant_outputs: expected a mapping name: value, got \[2.0\]"),
+    ],
+)
+def test_bad_constant_outputs_are_rejected_by_name(constants, message):
+    with pytest.raises(ValueError, match=message):
+        TunerConfig(constant_outputs=constants)
+
+
 def test_sampling_inference_is_seeded_bounded_and_not_the_mean():
     net = random_net(seed=11)
     positions, goals, velocities, obstacles = crowd(12)

@@ -94,3 +94,16 @@ def test_tuner_without_responsibility_exports_node_outputs_only(tmp_path):
     params, shares = load_torchscript(tmp_path / "tuner.torchscript.pt")(*random_graph(6, 1))
     assert params.shape == (6, 1)
     assert max_abs_difference([shares], [torch.zeros_like(shares)]) == 0.0
+
+
+def test_constant_outputs_follow_the_robot_count_in_traced_exports(tmp_path):
+    torch.manual_seed(0)
+    net = CbfTunerNet(TunerConfig(constant_outputs={"make_way": 2.0}))
+    report = export_spec(tuner_export_spec(net), tmp_path, formats=("torchscript",))
+    assert report["outputs"]["params"] == ["robots", 4]
+    scripted = load_torchscript(tmp_path / "tuner.torchscript.pt")
+    for graph in graphs():
+        with torch.no_grad():
+            params, _ = scripted(*graph)
+        assert params.shape == (graph[0].shape[0], 4) and torch.all(params[:, 3] == 2.0)
+        assert_agree(scripted(*graph), eager_mean_outputs(net, *graph))
