@@ -13,7 +13,7 @@ Readable top to bottom, like CleanRL's ``ppo_continuous_action.py``:
 Reward per agent and tick: the env's (progress toward the goal, arrival bonus, collision and
 time penalties) minus ``stall_penalty`` per second spent stalled away from the goal.
 
-    fleetpilot train cbf-tuner --config config/train_cbf_tuner.yaml --seed 1
+    fleetpilot train cbf-tuner --config config/train_cbf_tuner.yaml --seed 2
 """
 
 from __future__ import annotations
