@@ -27,7 +27,7 @@ from fleetpilot.envs.config import NavEnvConfig
 from fleetpilot.envs.dynamics import MOTION_MODELS
 from fleetpilot.envs.graph import Geometry, NeighbourGraphBuilder, compute_geometry
 from fleetpilot.envs.metrics import EpisodeMetrics, MetricsConfig, MetricsTracker
-from fleetpilot.envs.nominal import MAKE_WAY_REACH, clip_norm, nominal_with_parking
+from fleetpilot.envs.nominal import clip_norm, make_way_reach, nominal_with_parking
 from fleetpilot.scenarios import RobotSpec, ScenarioInstance
 
 PADDING_OBSTACLE = (1.0e4, 1.0e4, 1.0e-3)
@@ -244,7 +244,7 @@ class NavEnv:
                 was_arrived,
                 params,
                 self.robot.max_speed,
-                min(MAKE_WAY_REACH * self.safety_distance, self.sensing_radius),
+                make_way_reach(self.safety_distance, self.sensing_radius),
             )
         else:
             velocity = clip_norm(

@@ -47,6 +47,12 @@ MAKE_WAY_REACH = 2.5
 """A parked agent makes way for travelling neighbours closer than this many safety distances."""
 
 
+def make_way_reach(safety_distance: float, sensing_radius: float) -> float:
+    """How close [m] a travelling neighbour must come before a parked agent makes way: 2.5
+    safety distances, but never beyond what the agent senses."""
+    return min(MAKE_WAY_REACH * safety_distance, sensing_radius)
+
+
 def make_way_direction(
     positions: torch.Tensor, travelling: torch.Tensor, reach: float
 ) -> torch.Tensor:

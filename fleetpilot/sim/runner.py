@@ -30,7 +30,7 @@ import torch
 
 from fleetpilot.envs.dynamics import velocity_to_unicycle
 from fleetpilot.envs.metrics import EpisodeMetrics, MetricsConfig, MetricsTracker
-from fleetpilot.envs.nominal import MAKE_WAY_REACH, NOMINAL_PARAMETERS, nominal_with_parking
+from fleetpilot.envs.nominal import NOMINAL_PARAMETERS, make_way_reach, nominal_with_parking
 from fleetpilot.envs.tuners import Tuner
 from fleetpilot.safety import UnicycleCBF
 from fleetpilot.safety.scan_obstacles import (
@@ -448,7 +448,7 @@ class ScenarioRun:
             self.metrics.arrived,
             {name: torch.tensor(params[name]).unsqueeze(0) for name in NOMINAL_PARAMETERS},
             self.robot.max_speed,
-            min(MAKE_WAY_REACH * self.instance.safety_distance, self.instance.sensing_radius),
+            make_way_reach(self.instance.safety_distance, self.instance.sensing_radius),
         )
         headings = torch.tensor(self._poses[:, 2]).unsqueeze(0)
         nominal = velocity_to_unicycle(velocity, headings, self.robot.projection_distance)[0]

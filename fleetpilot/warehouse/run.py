@@ -24,7 +24,7 @@ import torch
 
 from fleetpilot.allocation.registry import make_allocator
 from fleetpilot.envs.dynamics import velocity_to_unicycle
-from fleetpilot.envs.nominal import MAKE_WAY_REACH, NOMINAL_PARAMETERS, nominal_with_parking
+from fleetpilot.envs.nominal import NOMINAL_PARAMETERS, make_way_reach, nominal_with_parking
 from fleetpilot.envs.tuners import make_tuner
 from fleetpilot.mapf.waypoints import WaypointPlanner
 from fleetpilot.safety.status import SafetyMode
@@ -85,8 +85,8 @@ class WarehouseRun:
             world_spec.obstacles,
         )
         self.filter = PerceivedFilter(scenario_filter(world_spec), perception)
-        self._make_way_reach = min(
-            MAKE_WAY_REACH * world_spec.safety_distance, world_spec.sensing_radius
+        self._make_way_reach = make_way_reach(
+            world_spec.safety_distance, world_spec.sensing_radius
         )
         flow_policy = self.pipeline.flow_policy()
         self.flow = (

@@ -1,6 +1,5 @@
 """Parked agents making way: the nominal term, and what it changes in a corridor."""
 
-import pytest
 import torch
 
 from fleetpilot.envs import NavEnv, NavEnvConfig
@@ -8,14 +7,6 @@ from fleetpilot.envs.evaluate import run_episodes
 from fleetpilot.envs.nominal import go_to_goal, make_way_direction, nominal_with_parking
 from fleetpilot.scenarios import load_scenario
 from tests.envs.shipped import SCENARIO_DIR
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def params(gain, tangential, make_way, count):

@@ -27,14 +27,6 @@ SHIPPED = ROOT / "policies" / "cbf_tuner_gnn"
 SENSING_RADIUS = 2.0
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def random_net(seed: int = 0, scale: float = 1.0) -> CbfTunerNet:
     """An untrained network with weights multiplied by ``scale`` (large: extreme outputs)."""
     torch.manual_seed(seed)
