@@ -104,7 +104,7 @@ def grid_search(scenario: Scenario, config: GridSearchConfig) -> dict:
         first; per-episode lists included).
     """
     settings = [(alpha, gain) for alpha in config.alphas for gain in config.gains]
-    parameters = SEARCHED + (("make_way",) if config.make_way else ())
+    fixed = {"make_way": config.make_way} if config.make_way else {}  # same in every setting
     per_batch = max(1, config.max_envs // config.episodes)
     summaries = []
     num_agents = None
@@ -115,15 +115,14 @@ def grid_search(scenario: Scenario, config: GridSearchConfig) -> dict:
                 scenario=scenario,
                 num_envs=len(chunk) * config.episodes,
                 num_agents=config.num_agents,
-                action_parameters=parameters,
+                action_parameters=SEARCHED + tuple(fixed),
                 max_steps=config.max_steps,
                 seed=config.seed,
             )
         )
         num_agents = env.num_agents
-        fixed = (config.make_way,) if config.make_way else ()
         values = torch.tensor(
-            [setting + fixed for setting in chunk for _ in range(config.episodes)],
+            [setting + tuple(fixed.values()) for setting in chunk for _ in range(config.episodes)],
             dtype=env.dtype,
         )
         action = values[:, None, :].expand(-1, env.num_agents, -1).contiguous()
@@ -131,10 +130,7 @@ def grid_search(scenario: Scenario, config: GridSearchConfig) -> dict:
         results = run_episodes(env, _constant(action), config.seed, layout_ids)
         for index, (alpha, gain) in enumerate(chunk):
             episodes = results[index * config.episodes : (index + 1) * config.episodes]
-            setting = {"alpha": alpha, "gain": gain}
-            if config.make_way:
-                setting["make_way"] = config.make_way
-            summaries.append({**setting, **summarize(episodes)})
+            summaries.append({"alpha": alpha, "gain": gain, **fixed, **summarize(episodes)})
     summaries.sort(key=ranking_key)
     return {
         "scenario": scenario.name,

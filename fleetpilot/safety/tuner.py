@@ -269,8 +269,8 @@ class GnnTuner:
         self.seed = self.config.noise_seed if seed is None else seed
         self._generator = torch.Generator().manual_seed(self.seed)
         self.overrides = dict(overrides or {})
+        names = self.config.output_names + tuple(self.config.constant_outputs)
         for name, value in self.overrides.items():
-            names = self.config.output_names + tuple(self.config.constant_outputs)
             if name not in names:
                 raise ValueError(
                     f"overrides.{name}: expected one of the tuner's outputs {list(names)}"

@@ -22,6 +22,7 @@ NODE_OUTPUTS = ("alpha", "gain", "tangential", "make_way")
 """Per-agent outputs the network can produce, a subset of the env's action parameters."""
 
 DEFAULT_NODE_OUTPUTS = ("alpha", "gain", "tangential")
+"""What a config that names no node outputs learns (make_way is a constant output instead)."""
 
 INFERENCE_MODES = ("mean", "sample")
 
