@@ -6,9 +6,18 @@ MAPF planner's waypoints); a new goal replaces the plan and vice versa. On each 
 message it publishes ``cmd_vel_nominal`` (geometry_msgs/Twist), which the robot's
 ``cbf_safety`` node makes safe; invalid odometry or no goal gives a zero command. The optional
 ``goal`` parameter ([x, y]) sets a goal at configure time (simulated fleets).
+
+With ``nominal_from_tuner`` the gain and sideways bias come from the robot's ``cbf_params``
+(fleetpilot/CbfParams: what the online tuner chose on the safety node's last tick), so a
+learned tuner steers the nominal command as it does in training; a message older than
+``tuner_timeout``, or none yet, gives the configured ``gain`` and ``tangential`` back, and a
+message with values out of range is logged and ignored.
 """
 
 from __future__ import annotations
+
+import math
+import time
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped, Twist
@@ -17,10 +26,11 @@ from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.lifecycle import Node as LifecycleNode
 from rclpy.lifecycle import State, TransitionCallbackReturn
 
+from fleetpilot.msg import CbfParams
 from fleetpilot.ros.convert import command_to_twist, odometry_to_arrays
 from fleetpilot.ros.goal_tracking import GoalTracker, GoalTrackingConfig, check_waypoints
 from fleetpilot.ros.lifecycle import run_lifecycle_node
-from fleetpilot.ros.params import declare_float
+from fleetpilot.ros.params import declare_float, declare_value
 from fleetpilot.ros.qos import COMMAND_QOS, SENSOR_QOS
 
 
@@ -31,18 +41,41 @@ def _goal_parameter(value) -> np.ndarray:
     return check_waypoints(points)
 
 
+GAIN_RANGE = (0.1, 5.0)
+"""Accepted go-to-goal gains [1/s], configured or from the tuner."""
+
+
+def tuned_nominal(msg: CbfParams) -> tuple[float, float]:
+    """(gain, tangential) of a cbf_params message, or ValueError naming the bad field."""
+    gain, tangential = msg.nominal_gain, msg.tangential_gain
+    if not (math.isfinite(gain) and GAIN_RANGE[0] <= gain <= GAIN_RANGE[1]):
+        raise ValueError(f"nominal_gain: expected a value in {list(GAIN_RANGE)}, got {gain!r}")
+    if not (math.isfinite(tangential) and -1.0 <= tangential <= 1.0):
+        raise ValueError(f"tangential_gain: expected a value in [-1, 1], got {tangential!r}")
+    return float(gain), float(tangential)
+
+
 class GoalFollowerNode(LifecycleNode):
     """Lifecycle node wrapping :class:`~fleetpilot.ros.goal_tracking.GoalTracker`."""
 
     def __init__(self, node_name: str = "goal_follower", **kwargs) -> None:
         super().__init__(node_name, **kwargs)
-        declare_float(self, "gain", 1.0, 0.1, 5.0, "go-to-goal gain [1/s]")
+        declare_float(self, "gain", 1.0, *GAIN_RANGE, "go-to-goal gain [1/s]")
         declare_float(self, "tangential", 0.0, -1.0, 1.0, "sideways bias (positive: left) [1]")
         declare_float(self, "max_speed", 1.0, 0.01, 10.0, "speed limit [m/s]")
         declare_float(self, "max_turn_rate", 3.0, 0.01, 20.0, "yaw-rate limit [rad/s]")
         declare_float(self, "projection_distance", 0.1, 0.01, 1.0, "steered point offset [m]")
         declare_float(self, "goal_tolerance", 0.1, 0.01, 10.0, "goal reached within [m]")
         declare_float(self, "waypoint_tolerance", 0.3, 0.01, 10.0, "waypoint passed within [m]")
+        declare_value(
+            self,
+            "nominal_from_tuner",
+            False,
+            "take gain and sideways bias from this robot's cbf_params (the online tuner's)",
+        )
+        declare_float(
+            self, "tuner_timeout", 0.5, 0.01, 10.0, "older cbf_params: configured ones [s]"
+        )
         self.declare_parameter(
             "goal",
             [],
@@ -52,6 +85,7 @@ class GoalFollowerNode(LifecycleNode):
         self.tracker: GoalTracker | None = None
         self._command_publisher = None
         self._inputs = []
+        self._tuned: tuple[float, float, float] | None = None  # receive time, gain, tangential
 
     def _validate_parameters(self, parameters) -> SetParametersResult:
         for parameter in parameters:
@@ -88,6 +122,11 @@ class GoalFollowerNode(LifecycleNode):
             self.create_subscription(PoseStamped, "goal_pose", self._on_goal, COMMAND_QOS),
             self.create_subscription(Path, "plan", self._on_plan, COMMAND_QOS),
         ]
+        if value("nominal_from_tuner").value:
+            self._inputs.append(
+                self.create_subscription(CbfParams, "cbf_params", self._on_cbf_params, COMMAND_QOS)
+            )
+        self._tuned = None
         return TransitionCallbackReturn.SUCCESS
 
     def on_cleanup(self, state: State) -> TransitionCallbackReturn:
@@ -120,12 +159,27 @@ class GoalFollowerNode(LifecycleNode):
         except ValueError as error:
             self.get_logger().warning(f"plan rejected: {error}", throttle_duration_sec=1.0)
 
+    def _on_cbf_params(self, msg: CbfParams) -> None:
+        try:
+            self._tuned = (time.monotonic(), *tuned_nominal(msg))
+        except ValueError as error:
+            self.get_logger().warning(f"cbf_params ignored: {error}", throttle_duration_sec=1.0)
+
+    def _nominal_parameters(self) -> tuple[float | None, float | None]:
+        """The tuner's (gain, tangential) while fresh, else (None, None): the configured ones."""
+        if self._tuned is None:
+            return None, None
+        received, gain, tangential = self._tuned
+        if time.monotonic() - received > self.get_parameter("tuner_timeout").value:
+            return None, None
+        return gain, tangential
+
     def _on_odometry(self, msg: Odometry) -> None:
         if self.tracker is None or self._command_publisher is None or not self.context.ok():
             return
         try:
             pose, _, _ = odometry_to_arrays(msg)
-            command = self.tracker.command(pose)
+            command = self.tracker.command(pose, *self._nominal_parameters())
         except ValueError as error:
             self.get_logger().warning(f"odom rejected: {error}", throttle_duration_sec=1.0)
             command = np.zeros(2)

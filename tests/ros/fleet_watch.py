@@ -19,12 +19,14 @@ NODES = ROOT / "nodes"
 SIM_PARAMS = ROOT / "config" / "sim_fleet.yaml"
 
 
-def node_arguments(executable: str, namespace: str | None, *overrides: str) -> list[str]:
+def node_arguments(
+    executable: str, namespace: str | None, *overrides: str, params_file: Path = SIM_PARAMS
+) -> list[str]:
     """argv for ``nodes/<executable>`` with the fleet params file, autostart and overrides."""
     arguments = [str(NODES / executable), "--ros-args"]
     if namespace:
         arguments += ["-r", f"__ns:=/{namespace}"]
-    arguments += ["--params-file", str(SIM_PARAMS), "-p", "autostart:=true"]
+    arguments += ["--params-file", str(params_file), "-p", "autostart:=true"]
     for override in overrides:
         arguments += ["-p", override]
     return arguments

@@ -9,11 +9,12 @@ import time
 
 import numpy as np
 import pytest
+import yaml
 
 from fleetpilot.ros.sim_node import load_instance
 from fleetpilot.safety import SafetyMode
 from tests.ros.conftest import cpu_seconds, process_log, spin_until
-from tests.ros.fleet_watch import FleetWatch, node_arguments
+from tests.ros.fleet_watch import ROOT, SIM_PARAMS, FleetWatch, node_arguments
 
 pytestmark = pytest.mark.ros
 
@@ -24,22 +25,28 @@ STARTUP_TIMEOUT = 150.0
 ARRIVAL_TIMEOUT = 90.0  # [s] after startup; the swap takes ~25 s of sim time
 
 
-def start_fleet(python_process, scenario: str, num_agents: int, standalone=()):
+def start_fleet(
+    python_process, scenario: str, num_agents: int, standalone=(), params_file=SIM_PARAMS
+):
     """The sim, the robots in ``standalone`` as separate cbf_safety and goal_follower
     processes, and every other robot's two nodes hosted in one ``fleet_host`` process."""
     instance = load_instance(scenario, num_agents, -1)
     robots = [f"robot_{i}" for i in range(instance.num_agents)]
     overrides = (f"scenario:={scenario}", f"num_agents:={num_agents}")
-    processes = {"sim": python_process(*node_arguments("sim", None, *overrides))}
+    processes = {
+        "sim": python_process(*node_arguments("sim", None, *overrides, params_file=params_file))
+    }
     hosted = [robot for robot in robots if robot not in standalone]
     if hosted:
         names = ", ".join(f'"{robot}"' for robot in hosted)
         processes["fleet_host"] = python_process(
-            *node_arguments("fleet_host", None, f"robots:=[{names}]")
+            *node_arguments("fleet_host", None, f"robots:=[{names}]", params_file=params_file)
         )
     for robot in standalone:
         for executable in ("cbf_safety", "goal_follower"):
-            processes[f"{robot}/{executable}"] = python_process(*node_arguments(executable, robot))
+            processes[f"{robot}/{executable}"] = python_process(
+                *node_arguments(executable, robot, params_file=params_file)
+            )
     return instance, robots, processes
 
 
@@ -165,5 +172,31 @@ def test_killing_and_restarting_one_safety_node_keeps_the_fleet_safe(
     wait_for(executor, everyone_arrived, processes, ARRIVAL_TIMEOUT, watch)
     spin_until(executor, lambda: False, timeout=1.2)
     print(f"min distance {watch.min_distance:.3f} m; safety ticks by mode {watch.mode_counts}")
+    assert watch.min_distance > BODY_DIAMETER, watch.min_distance
+    assert watch.contacts() == 0, watch.diagnostics
+
+
+def test_learned_tuner_steers_the_goal_followers_through_a_circle_swap(
+    watch_node, executor, python_process, tmp_path
+):
+    """The learned tuner's gain and sideways bias reach the nominal command over ``cbf_params``
+    (``nominal_from_tuner``), with the followers' own sideways bias at 0: without that wiring
+    the same fleet stands still in the middle (0 of 6 arrived after 100 s when measured)."""
+    params = yaml.safe_load(SIM_PARAMS.read_text())
+    params["/**/cbf_safety"]["ros__parameters"]["tuner"] = str(ROOT / "policies" / "cbf_tuner_gnn")
+    follower = params["/**/goal_follower"]["ros__parameters"]
+    follower.update(tangential=0.0, nominal_from_tuner=True)
+    params_file = tmp_path / "sim_fleet_learned.yaml"
+    params_file.write_text(yaml.safe_dump(params))
+    instance, robots, processes = start_fleet(
+        python_process, "circle_swap_8", 6, params_file=params_file
+    )
+    watch = FleetWatch(watch_node, robots)
+    wait_for(executor, watch.all_reporting, processes, STARTUP_TIMEOUT, watch)
+
+    def everyone_arrived() -> bool:
+        return all(watch.arrived(instance.goals, instance.goal_tolerance))
+
+    wait_for(executor, everyone_arrived, processes, ARRIVAL_TIMEOUT, watch)
     assert watch.min_distance > BODY_DIAMETER, watch.min_distance
     assert watch.contacts() == 0, watch.diagnostics
