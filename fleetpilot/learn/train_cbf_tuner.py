@@ -11,7 +11,9 @@ Readable top to bottom, like CleanRL's ``ppo_continuous_action.py``:
 5. logging (TensorBoard when installed, always a CSV), and ``save_pretrained`` at the end.
 
 Reward per agent and tick: the env's (progress toward the goal, arrival bonus, collision and
-time penalties) minus ``stall_penalty`` per second spent stalled away from the goal.
+time penalties) minus ``stall_penalty`` per second spent stalled away from the goal and,
+optionally, ``tangential_cost`` per second and unit of sideways bias, then partly shared with
+the team (``team_reward``); see :func:`shape_reward`.
 
     fleetpilot train cbf-tuner --config config/train_cbf_tuner.yaml --seed 2
 """
@@ -79,6 +81,12 @@ class Args:
     """stop the epochs of an update early when the approximate KL exceeds this"""
     stall_penalty: float = 0.5
     """reward per second an agent is stalled (slower than 0.05 m/s) away from its goal"""
+    tangential_cost: float = 0.0
+    """reward per second and unit of sideways bias a travelling agent uses, so that the bias is
+    kept for where it pays (passing oncoming agents) and not pushed into crowds"""
+    team_reward: float = 0.0
+    """share of each agent's reward replaced by its team's mean reward (0: own reward only), so
+    that an agent also pays for the jams it causes others"""
     reward_scale: float = 0.5
     """rewards are multiplied by this before the value/advantage computation"""
     output_dir: str = "policies/cbf_tuner_gnn"
@@ -124,6 +132,23 @@ def parse_families(text: str) -> list[tuple[str, int, int]]:
             raise ValueError(f"families: expected agents and envs >= 1, got {item!r}")
         families.append((parts[0], int(parts[1]), int(parts[2])))
     return families
+
+
+def shape_reward(reward, dt: float, stalled, sideways, args: Args):
+    """The training reward of one tick from the environment's (B, N) reward.
+
+    Subtracts ``stall_penalty`` per second for ``stalled`` (B, N) agents and
+    ``tangential_cost`` per second and unit of ``sideways`` (B, N), the magnitude of the
+    sideways bias of travelling agents (0 for the others; None: no such output), then gives
+    each agent ``team_reward`` of its environment's mean.
+    """
+    reward = reward - args.stall_penalty * dt * stalled.to(reward.dtype)
+    if sideways is not None and args.tangential_cost > 0:
+        reward = reward - args.tangential_cost * dt * sideways
+    if args.team_reward > 0:
+        team = reward.mean(dim=1, keepdim=True)
+        reward = (1.0 - args.team_reward) * reward + args.team_reward * team
+    return reward
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -193,6 +218,10 @@ def train(args: Args, tuner_block: dict | None = None) -> dict:
         )
         envs.append(env)
     sizes = [env.num_envs * env.num_agents for env in envs]
+    names = tuner_config.action_parameters
+    tangential_column = names.index("tangential") if "tangential" in names else None
+    if args.tangential_cost > 0 and tangential_column is None:
+        raise ValueError("tangential_cost: the tuner has no tangential output")
     total_agents = sum(sizes)
     observations = [env.reset(seed=args.seed * 1000 + i)[0] for i, env in enumerate(envs)]
     arrived = [env.arrived.clone() for env in envs]
@@ -281,7 +310,10 @@ def train(args: Args, tuner_block: dict | None = None) -> dict:
                 obs, reward, term, trunc, info = env.step(action, responsibility)
                 after = info["arrived"]
                 stalled = (env.velocities.norm(dim=-1) < 0.05) & ~after
-                reward = reward - args.stall_penalty * env.dt * stalled.to(reward.dtype)
+                sideways = None
+                if tangential_column is not None:
+                    sideways = action[..., tangential_column].abs() * ~before
+                reward = shape_reward(reward, env.dt, stalled, sideways, args)
                 ended = (term | trunc).unsqueeze(-1).expand(B, N)
                 newly = after & ~before
                 sl = slice(column, column + count)

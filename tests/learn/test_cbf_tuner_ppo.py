@@ -62,3 +62,24 @@ def test_yaml_config_sets_fields_and_rejects_unknown_ones(tmp_path):
 def test_bad_families_are_rejected_by_name():
     with pytest.raises(ValueError, match="families: 'nowhere' is not a file in sim/scenarios/"):
         train(Args(families="nowhere:4:2", progress=False))
+
+
+def test_reward_shaping_charges_stalls_and_sideways_bias_and_shares_with_the_team():
+    import torch
+
+    from fleetpilot.learn.train_cbf_tuner import shape_reward
+
+    reward = torch.tensor([[1.0, 0.0, -1.0]])
+    stalled = torch.tensor([[False, True, False]])
+    sideways = torch.tensor([[0.5, 0.0, 0.0]])
+    plain = Args(stall_penalty=0.0, tangential_cost=0.0, team_reward=0.0)
+    assert torch.equal(shape_reward(reward, 0.1, stalled, sideways, plain), reward)
+    costs = Args(stall_penalty=2.0, tangential_cost=4.0, team_reward=0.0)
+    # 1 - 4 * 0.1 * 0.5 for the sideways agent, 0 - 2 * 0.1 for the stalled one.
+    expected = torch.tensor([[0.8, -0.2, -1.0]])
+    assert torch.allclose(shape_reward(reward, 0.1, stalled, sideways, costs), expected)
+    assert torch.allclose(shape_reward(reward, 0.1, stalled, None, costs)[0, 0], reward[0, 0])
+    team = Args(stall_penalty=2.0, tangential_cost=4.0, team_reward=0.5)
+    shared = shape_reward(reward, 0.1, stalled, sideways, team)
+    assert torch.allclose(shared, 0.5 * expected + 0.5 * expected.mean())
+    assert torch.allclose(shared.sum(), expected.sum()), "sharing moves reward, adds none"
