@@ -139,7 +139,7 @@ def shape_reward(reward, dt: float, stalled, sideways, args: Args):
 
     Subtracts ``stall_penalty`` per second for ``stalled`` (B, N) agents and
     ``tangential_cost`` per second and unit of ``sideways`` (B, N), the magnitude of the
-    sideways bias of travelling agents (0 for the others; None: no such output), then gives
+    sideways bias of travelling agents (0 for the others; None: nothing to charge), then gives
     each agent ``team_reward`` of its environment's mean.
     """
     reward = reward - args.stall_penalty * dt * stalled.to(reward.dtype)
@@ -311,7 +311,7 @@ def train(args: Args, tuner_block: dict | None = None) -> dict:
                 after = info["arrived"]
                 stalled = (env.velocities.norm(dim=-1) < 0.05) & ~after
                 sideways = None
-                if tangential_column is not None:
+                if args.tangential_cost > 0:
                     sideways = action[..., tangential_column].abs() * ~before
                 reward = shape_reward(reward, env.dt, stalled, sideways, args)
                 ended = (term | trunc).unsqueeze(-1).expand(B, N)

@@ -16,8 +16,8 @@ message with values out of range is logged and ignored.
 
 from __future__ import annotations
 
-import math
 import time
+from dataclasses import replace
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped, Twist
@@ -41,26 +41,12 @@ def _goal_parameter(value) -> np.ndarray:
     return check_waypoints(points)
 
 
-GAIN_RANGE = (0.1, 5.0)
-"""Accepted go-to-goal gains [1/s], configured or from the tuner."""
-
-
-def tuned_nominal(msg: CbfParams) -> tuple[float, float]:
-    """(gain, tangential) of a cbf_params message, or ValueError naming the bad field."""
-    gain, tangential = msg.nominal_gain, msg.tangential_gain
-    if not (math.isfinite(gain) and GAIN_RANGE[0] <= gain <= GAIN_RANGE[1]):
-        raise ValueError(f"nominal_gain: expected a value in {list(GAIN_RANGE)}, got {gain!r}")
-    if not (math.isfinite(tangential) and -1.0 <= tangential <= 1.0):
-        raise ValueError(f"tangential_gain: expected a value in [-1, 1], got {tangential!r}")
-    return float(gain), float(tangential)
-
-
 class GoalFollowerNode(LifecycleNode):
     """Lifecycle node wrapping :class:`~fleetpilot.ros.goal_tracking.GoalTracker`."""
 
     def __init__(self, node_name: str = "goal_follower", **kwargs) -> None:
         super().__init__(node_name, **kwargs)
-        declare_float(self, "gain", 1.0, *GAIN_RANGE, "go-to-goal gain [1/s]")
+        declare_float(self, "gain", 1.0, 0.1, 5.0, "go-to-goal gain [1/s]")
         declare_float(self, "tangential", 0.0, -1.0, 1.0, "sideways bias (positive: left) [1]")
         declare_float(self, "max_speed", 1.0, 0.01, 10.0, "speed limit [m/s]")
         declare_float(self, "max_turn_rate", 3.0, 0.01, 20.0, "yaw-rate limit [rad/s]")
@@ -85,7 +71,8 @@ class GoalFollowerNode(LifecycleNode):
         self.tracker: GoalTracker | None = None
         self._command_publisher = None
         self._inputs = []
-        self._tuned: tuple[float, float, float] | None = None  # receive time, gain, tangential
+        self._tuned: tuple[float, GoalTrackingConfig] | None = None  # receive time, settings
+        self._tuner_timeout = 0.0
 
     def _validate_parameters(self, parameters) -> SetParametersResult:
         for parameter in parameters:
@@ -122,6 +109,7 @@ class GoalFollowerNode(LifecycleNode):
             self.create_subscription(PoseStamped, "goal_pose", self._on_goal, COMMAND_QOS),
             self.create_subscription(Path, "plan", self._on_plan, COMMAND_QOS),
         ]
+        self._tuner_timeout = value("tuner_timeout").value
         if value("nominal_from_tuner").value:
             self._inputs.append(
                 self.create_subscription(CbfParams, "cbf_params", self._on_cbf_params, COMMAND_QOS)
@@ -160,26 +148,32 @@ class GoalFollowerNode(LifecycleNode):
             self.get_logger().warning(f"plan rejected: {error}", throttle_duration_sec=1.0)
 
     def _on_cbf_params(self, msg: CbfParams) -> None:
-        try:
-            self._tuned = (time.monotonic(), *tuned_nominal(msg))
+        if self.tracker is None:
+            return
+        try:  # the tracker's own checks: a finite positive gain, a sideways bias in [-1, 1]
+            tuned = replace(
+                self.tracker.config, gain=msg.nominal_gain, tangential=msg.tangential_gain
+            )
         except ValueError as error:
-            self.get_logger().warning(f"cbf_params ignored: {error}", throttle_duration_sec=1.0)
+            self.get_logger().warning(
+                f"cbf_params (nominal_gain, tangential_gain) ignored: {error}",
+                throttle_duration_sec=1.0,
+            )
+            return
+        self._tuned = (time.monotonic(), tuned)
 
-    def _nominal_parameters(self) -> tuple[float | None, float | None]:
-        """The tuner's (gain, tangential) while fresh, else (None, None): the configured ones."""
-        if self._tuned is None:
-            return None, None
-        received, gain, tangential = self._tuned
-        if time.monotonic() - received > self.get_parameter("tuner_timeout").value:
-            return None, None
-        return gain, tangential
+    def _tuned_config(self) -> GoalTrackingConfig | None:
+        """The settings with the tuner's gain and sideways bias while fresh, else None."""
+        if self._tuned is None or time.monotonic() - self._tuned[0] > self._tuner_timeout:
+            return None
+        return self._tuned[1]
 
     def _on_odometry(self, msg: Odometry) -> None:
         if self.tracker is None or self._command_publisher is None or not self.context.ok():
             return
         try:
             pose, _, _ = odometry_to_arrays(msg)
-            command = self.tracker.command(pose, *self._nominal_parameters())
+            command = self.tracker.command(pose, self._tuned_config())
         except ValueError as error:
             self.get_logger().warning(f"odom rejected: {error}", throttle_duration_sec=1.0)
             command = np.zeros(2)

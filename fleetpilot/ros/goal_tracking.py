@@ -89,13 +89,11 @@ class GoalTracker:
             return True
         return bool(np.hypot(*(self._waypoints[-1] - position)) <= self.config.goal_tolerance)
 
-    def command(
-        self, pose: np.ndarray, gain: float | None = None, tangential: float | None = None
-    ) -> np.ndarray:
+    def command(self, pose: np.ndarray, config: GoalTrackingConfig | None = None) -> np.ndarray:
         """(2,) [v m/s, omega rad/s] from pose (3,) [x m, y m, yaw rad]; zero once arrived.
 
-        ``gain`` and ``tangential`` replace the configured ones for this command (an online
-        tuner's choice); None keeps the configuration's.
+        ``config`` replaces the tracker's settings for this command (e.g. the gain and sideways
+        bias an online tuner chose); None keeps them.
         """
         position = pose[:2]
         while (
@@ -105,13 +103,11 @@ class GoalTracker:
             self._waypoints = self._waypoints[1:]
         if self.arrived(position):
             return np.zeros(2)
-        config = self.config
-        gain = config.gain if gain is None else gain
-        tangential = config.tangential if tangential is None else tangential
-        velocity = _clip_norm(gain * (self._waypoints[0] - position), config.max_speed)
-        if tangential:
+        config = config or self.config
+        velocity = _clip_norm(config.gain * (self._waypoints[0] - position), config.max_speed)
+        if config.tangential:
             left = np.array([-velocity[1], velocity[0]])
-            velocity = _clip_norm(velocity + tangential * left, config.max_speed)
+            velocity = _clip_norm(velocity + config.tangential * left, config.max_speed)
         cos_yaw, sin_yaw = math.cos(pose[2]), math.sin(pose[2])
         forward = cos_yaw * velocity[0] + sin_yaw * velocity[1]
         sideways = -sin_yaw * velocity[0] + cos_yaw * velocity[1]
