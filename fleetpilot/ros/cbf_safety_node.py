@@ -53,7 +53,7 @@ from fleetpilot.ros.robot_safety import (
     arena_from_flat,
     obstacles_from_flat,
 )
-from fleetpilot.ros.tuning import make_tuner_adapter
+from fleetpilot.ros.tuning import make_tuner_adapter, robot_noise_seed
 from fleetpilot.safety import SafetyMode
 from fleetpilot.safety.scan_obstacles import ScanGeometry, ScanReduction
 
@@ -72,6 +72,14 @@ class CbfSafetyNode(LifecycleNode):
         declare_value(self, "device", "cpu", "where a learned tuner runs: cpu, cuda[:N], auto")
         declare_int(
             self, "torch_threads", 1, 1, 64, "CPU threads for a learned tuner (process-wide)"
+        )
+        declare_int(
+            self,
+            "tuner_noise_seed",
+            -1,
+            -1,
+            2**31 - 1,
+            "seed of a sampling tuner's noise; -1: derived from the robot id (robots differ)",
         )
         declare_value(self, "trigger", "timer", "tick on the timer or on each odometry message")
         declare_value(self, "frame_id", "map", "world frame of odometry and neighbours")
@@ -204,8 +212,12 @@ class CbfSafetyNode(LifecycleNode):
         try:
             config = self._config()
             # A learned tuner imports torch_geometric here, only when one is configured.
+            seed = value("tuner_noise_seed").value
             tuner = make_tuner_adapter(
-                value("tuner").value, value("device").value, value("torch_threads").value
+                value("tuner").value,
+                value("device").value,
+                value("torch_threads").value,
+                robot_noise_seed(config.robot_id) if seed < 0 else seed,
             )
         except (ValueError, OSError) as error:
             self.get_logger().error(f"configure failed: {error}")

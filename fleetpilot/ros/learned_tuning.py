@@ -42,14 +42,17 @@ class LearnedTunerAdapter:
     Args:
         spec: a learned tuner's directory (a :func:`~fleetpilot.envs.tuners.make_tuner` spec).
         device: where the tuner runs.
+        noise_seed: seed of a sampling tuner's noise; None: the seed in its ``tuner.yaml``.
     """
 
-    def __init__(self, spec: str, device: torch.device) -> None:
+    def __init__(self, spec: str, device: torch.device, noise_seed: int | None = None) -> None:
         self.spec = spec
         self.device = device
         self.tuner = make_tuner(spec)
         if hasattr(self.tuner, "to"):
             self.tuner = self.tuner.to(device)
+        if noise_seed is not None and hasattr(self.tuner, "reset"):
+            self.tuner.reset(noise_seed)
         self.layout = ActionLayout(tuple(self.tuner.action_parameters))
 
     def parameters(

@@ -10,6 +10,7 @@ ones, imported only when one is configured).
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -18,6 +19,16 @@ import numpy as np
 from fleetpilot.agent_states import AgentStates
 
 FIXED_PREFIX = "fixed:"
+
+
+def robot_noise_seed(robot_id: str) -> int:
+    """A stable per-robot seed for a sampling tuner's noise.
+
+    In training every agent draws its own noise; robots whose safety nodes all started from the
+    seed in ``tuner.yaml`` would draw the same numbers every tick, and in a symmetric encounter
+    (robots swapping places across a circle) identical noise cannot break the symmetry.
+    """
+    return zlib.crc32(robot_id.encode("utf-8"))
 
 
 @dataclass(frozen=True)
@@ -99,9 +110,12 @@ class FixedTunerAdapter:
         return self._parameters
 
 
-def make_tuner_adapter(spec: str, device: str = "cpu", torch_threads: int = 1) -> ParameterSource:
+def make_tuner_adapter(
+    spec: str, device: str = "cpu", torch_threads: int = 1, noise_seed: int | None = None
+) -> ParameterSource:
     """A fixed spec without torch_geometric, or a learned tuner's directory on ``device``
-    (``cpu``, ``cuda``, ``cuda:N``, ``auto``) with ``torch_threads`` CPU threads.
+    (``cpu``, ``cuda``, ``cuda:N``, ``auto``) with ``torch_threads`` CPU threads; a sampling
+    tuner draws its noise from ``noise_seed`` (None: the seed in its ``tuner.yaml``).
 
     Raises:
         ValueError: naming the spec or device when it cannot be used.
@@ -116,4 +130,4 @@ def make_tuner_adapter(spec: str, device: str = "cpu", torch_threads: int = 1) -
     # robots' nodes on the same computer (measured: 4 ms per tick with one, far more with two
     # on a busy 2-core machine).
     torch.set_num_threads(torch_threads)
-    return LearnedTunerAdapter(spec, resolve_device(device))
+    return LearnedTunerAdapter(spec, resolve_device(device), noise_seed)

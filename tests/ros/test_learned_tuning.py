@@ -1,0 +1,55 @@
+"""The shipped learned tuner inside one robot's safety node: every robot draws its own noise.
+
+In a symmetric encounter each robot sees the same thing; if their tuners also drew the same
+noise, the noise could not break the symmetry (a six-robot circle swap over ROS stood still).
+"""
+
+import numpy as np
+
+from fleetpilot.agent_states import AgentStates
+from fleetpilot.ros.robot_safety import RobotSafetyConfig
+from fleetpilot.ros.tuning import make_tuner_adapter, robot_noise_seed
+from tests.ros.fleet_watch import ROOT
+
+SHIPPED = str(ROOT / "policies" / "cbf_tuner_gnn")
+
+
+def one_neighbour_ahead() -> AgentStates:
+    """A robot 1 m ahead, heading back at us: what each robot of a head-on pair sees."""
+    return AgentStates(
+        ("other",),
+        np.array([[1.0, 0.0]]),
+        np.array([np.pi]),
+        np.array([[-0.5, 0.0]]),
+        np.array([0.2]),
+        np.zeros(1),
+    )
+
+
+def ticks(seed, count=5) -> list[tuple[float, float, float]]:
+    adapter = make_tuner_adapter(SHIPPED, noise_seed=seed)
+    config = RobotSafetyConfig(robot_id="any")
+    pose, velocity, goal = np.zeros(3), np.array([0.5, 0.0]), np.array([4.0, 0.0])
+    out = []
+    for _ in range(count):
+        p = adapter.parameters(pose, velocity, goal, one_neighbour_ahead(), config)
+        out.append((p.alpha, p.gain, p.tangential))
+    return out
+
+
+def test_robots_in_the_same_situation_draw_different_noise():
+    first, second = ticks(robot_noise_seed("robot_0")), ticks(robot_noise_seed("robot_1"))
+    assert not np.allclose(first, second)
+    assert np.all(np.isfinite(first)) and np.all(np.isfinite(second))
+
+
+def test_a_robot_repeats_its_own_noise_and_none_keeps_the_policy_seed():
+    assert ticks(robot_noise_seed("robot_0")) == ticks(robot_noise_seed("robot_0"))
+    assert ticks(None) == ticks(0)  # the shipped tuner.yaml says noise_seed: 0
+
+
+def test_robot_seeds_are_stable_and_distinct():
+    seeds = [robot_noise_seed(f"robot_{i}") for i in range(64)]
+    assert len(set(seeds)) == 64
+    assert robot_noise_seed("robot_0") == robot_noise_seed("robot_0")
+
