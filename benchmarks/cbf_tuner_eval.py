@@ -50,6 +50,8 @@ FAMILIES = (
     "head_on_pair",
     "circle_swap_32",
     "circle_swap_64",
+    # Unicycles with the ROS simulated fleet's settings: a swap they can lock in a ring.
+    "circle_swap_unicycle",
 )
 SIDEWAYS_RULE = "fixed:alpha=1,gain=1,tangential=0.5"
 ABLATIONS = {
