@@ -12,8 +12,8 @@ Readable top to bottom, like CleanRL's ``ppo_continuous_action.py``:
 
 Reward per agent and tick: the env's (progress toward the goal, arrival bonus, collision and
 time penalties) minus ``stall_penalty`` per second spent stalled away from the goal and,
-optionally, ``tangential_cost`` per second and unit of sideways bias, then partly shared with
-the team (``team_reward``); see :func:`shape_reward`.
+optionally, ``tangential_cost`` per second and unit of sideways bias (everywhere, or only near
+obstacles), then partly shared with the team (``team_reward``); see :func:`shape_reward`.
 
     fleetpilot train cbf-tuner --config config/train_cbf_tuner.yaml --seed 2
 """
@@ -84,6 +84,9 @@ class Args:
     tangential_cost: float = 0.0
     """reward per second and unit of sideways bias a travelling agent uses, so that the bias is
     kept for where it pays (passing oncoming agents) and not pushed into crowds"""
+    tangential_cost_near_obstacles_only: bool = False
+    """charge ``tangential_cost`` only to agents that sense an obstacle (walls, doors), so that
+    in open space (circle swaps) the bias stays free"""
     team_reward: float = 0.0
     """share of each agent's reward replaced by its team's mean reward (0: own reward only), so
     that an agent also pays for the jams it causes others"""
@@ -134,6 +137,14 @@ def parse_families(text: str) -> list[tuple[str, int, int]]:
     return families
 
 
+def charged_sideways(tangential, arrived, sees_obstacle, near_obstacles_only: bool):
+    """(B, N) sideways bias to charge: its magnitude for travelling agents (arrived ones are
+    masked out of training anyway), only where an obstacle is sensed if ``near_obstacles_only``.
+    """
+    charged = tangential.abs() * ~arrived
+    return charged * sees_obstacle if near_obstacles_only else charged
+
+
 def shape_reward(reward, dt: float, stalled, sideways, args: Args):
     """The training reward of one tick from the environment's (B, N) reward.
 
@@ -175,6 +186,7 @@ def train(args: Args, tuner_block: dict | None = None) -> dict:
     from torch_geometric.utils import scatter
 
     from fleetpilot.envs import NavEnv, NavEnvConfig
+    from fleetpilot.envs.graph import NODE_FEATURES
     from fleetpilot.learn.gae import compute_gae
     from fleetpilot.learn.ppo_loss import clipped_policy_loss, value_loss
     from fleetpilot.learn.run_logging import run_name, seed_everything
@@ -222,6 +234,7 @@ def train(args: Args, tuner_block: dict | None = None) -> dict:
     tangential_column = names.index("tangential") if "tangential" in names else None
     if args.tangential_cost > 0 and tangential_column is None:
         raise ValueError("tangential_cost: the tuner has no tangential output")
+    obstacle_seen_column = NODE_FEATURES.index("obstacle_seen")
     total_agents = sum(sizes)
     observations = [env.reset(seed=args.seed * 1000 + i)[0] for i, env in enumerate(envs)]
     arrived = [env.arrived.clone() for env in envs]
@@ -312,7 +325,12 @@ def train(args: Args, tuner_block: dict | None = None) -> dict:
                 stalled = (env.velocities.norm(dim=-1) < 0.05) & ~after
                 sideways = None
                 if args.tangential_cost > 0:
-                    sideways = action[..., tangential_column].abs() * ~before
+                    sideways = charged_sideways(
+                        action[..., tangential_column],
+                        before,
+                        observations[k].x[:, obstacle_seen_column].view(B, N) > 0.5,
+                        args.tangential_cost_near_obstacles_only,
+                    )
                 reward = shape_reward(reward, env.dt, stalled, sideways, args)
                 ended = (term | trunc).unsqueeze(-1).expand(B, N)
                 newly = after & ~before
