@@ -52,4 +52,3 @@ def test_robot_seeds_are_stable_and_distinct():
     seeds = [robot_noise_seed(f"robot_{i}") for i in range(64)]
     assert len(set(seeds)) == 64
     assert robot_noise_seed("robot_0") == robot_noise_seed("robot_0")
-

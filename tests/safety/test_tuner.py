@@ -273,9 +273,7 @@ def test_shipped_tuner_frees_the_unicycle_circle_swap_that_locks_a_fixed_cbf():
 
     def episodes(tuner):
         env = NavEnv(
-            NavEnvConfig(
-                scenario=scenario, num_envs=2, action_parameters=tuner.action_parameters
-            )
+            NavEnvConfig(scenario=scenario, num_envs=2, action_parameters=tuner.action_parameters)
         )
         return run_episodes(env, tuner, seed=0)
 
