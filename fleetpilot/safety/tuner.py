@@ -290,6 +290,11 @@ class GnnTuner:
     def action_parameters(self) -> tuple[str, ...]:
         return self.config.action_parameters
 
+    def to(self, device: torch.device | str) -> GnnTuner:
+        """Moves the network to ``device`` (the noise is drawn on the CPU, then moved)."""
+        self.net = self.net.to(device)
+        return self
+
     def reset(self, seed: int | None = None) -> None:
         """Restarts the noise sequence, from ``seed`` if given (no other memory to clear)."""
         if seed is not None:

@@ -52,3 +52,9 @@ def test_robot_seeds_are_stable_and_distinct():
     seeds = [robot_noise_seed(f"robot_{i}") for i in range(64)]
     assert len(set(seeds)) == 64
     assert robot_noise_seed("robot_0") == robot_noise_seed("robot_0")
+
+
+def test_the_adapter_moves_the_learned_tuner_to_its_device():
+    adapter = make_tuner_adapter(SHIPPED, device="cpu")
+    assert next(adapter.tuner.net.parameters()).device.type == "cpu"
+    assert adapter.tuner.to("cpu") is adapter.tuner
