@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from fleetpilot.allocation.coalition_choice import subset_profit
 from fleetpilot.allocation.features import PAIR_FEATURES, ROBOT_EXTRA, TASK_EXTRA
 
 NEG_INF = -1e9  # finite "minus infinity" keeps softmax gradients NaN-free
@@ -38,6 +39,10 @@ class TwoStageConfig:
         n_candidates: robots pre-assigned to each task by stage 1.
         n_heads: attention heads in stage 2 (must divide ``embed_dim``).
         score_dim: width of the hypernetwork-generated scoring layer.
+        coalition_head: stage 2 chooses whole coalitions (subsets of a task's candidates,
+            scored by their members' scores plus a learned weight times their profit; see
+            ``coalition_choice``) instead of picking robots one by one; stage 1 then ranks
+            pairs by cost per unit of useful capability.
     """
 
     n_capabilities: int = 3
@@ -46,9 +51,16 @@ class TwoStageConfig:
     n_candidates: int = 8
     n_heads: int = 2
     score_dim: int = 16
+    coalition_head: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.coalition_head, bool):
+            raise ValueError(
+                f"TwoStageConfig.coalition_head must be a bool, got {self.coalition_head!r}"
+            )
         for name, value in asdict(self).items():
+            if name == "coalition_head":
+                continue
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"TwoStageConfig.{name} must be a positive int, got {value!r}")
         if self.embed_dim % self.n_heads:
@@ -120,6 +132,15 @@ class TwoStageAllocatorNet(nn.Module):
         self.stop_head = _mlp(2 * d, h, 1)
         with torch.no_grad():  # start out serving tasks (stop unlikely)
             self.stop_head[-1].bias.fill_(-2.0)
+        if config.coalition_head:
+            # Start from "most profitable covering coalition, stop when none pays": the
+            # profit term dominates, members' learned scores and the stop score start small.
+            # A steep profit weight keeps sampled decisions close to the argmax ones (with 4,
+            # sampling lost 85 % of the argmax reward on capability matching).
+            self.profit_weight = nn.Parameter(torch.tensor(20.0))
+            with torch.no_grad():
+                self.base_output.mul_(0.1)
+                self.stop_head[-1].bias.zero_()
 
     def stage_one(
         self,
@@ -141,6 +162,8 @@ class TwoStageAllocatorNet(nn.Module):
         similarity = torch.einsum("brd,bkd->brk", robot_emb, task_emb) / math.sqrt(
             self.config.embed_dim
         )
+        if self.config.coalition_head:  # cost per unit of the task's need it covers
+            member_cost = member_cost / pair[..., 2].clamp(min=0.05)
         score = (
             similarity
             + self.pair_head(pair_emb)[..., 0]
@@ -202,9 +225,38 @@ class TwoStageAllocatorNet(nn.Module):
         weight = self.base_weight + delta[..., : s * d].reshape(batch, n_tasks, s, d)
         output = self.base_output + delta[..., s * d :]
         features = torch.tanh(torch.einsum("bksd,bkcd->bkcs", weight, hidden))
-        logits = torch.einsum("bkcs,bks->bkc", features, output) + cand_score
+        logits = torch.einsum("bkcs,bks->bkc", features, output)
+        if not self.config.coalition_head:  # subsets get the cost through their profit
+            logits = logits + cand_score
         logits = logits.masked_fill(~valid, NEG_INF)
         weights = valid.float()[..., None]
         pooled = (hidden * weights).sum(2) / weights.sum(2).clamp(min=1.0)
         stop_logit = self.stop_head(torch.cat([task_emb, pooled], dim=-1))[..., 0]
         return StageOutputs(candidates, logits, stop_logit, score)
+
+    def subset_scores(
+        self,
+        outputs: StageOutputs,
+        value: torch.Tensor,
+        member_cost: torch.Tensor,
+        subsets: torch.Tensor,
+    ) -> torch.Tensor:
+        """Scores of every candidate subset plus stop (``coalition_head`` only).
+
+        Args:
+            outputs: this network's forward outputs.
+            value: (B, K) task value and member_cost: (B, R, K), in the scale-free units of
+                ``features.ModelInputs``.
+            subsets: (S, k) float membership from ``coalition_choice.subset_table``.
+
+        Returns:
+            (B, K, S + 1): sum of the members' scores + softplus(profit_weight) * profit, and
+            the stop score last.
+        """
+        if not self.config.coalition_head:
+            raise ValueError("subset_scores needs TwoStageConfig.coalition_head = True")
+        profit = subset_profit(value, member_cost, outputs.candidates, subsets)
+        member = outputs.logits.masked_fill(outputs.candidates < 0, 0.0)
+        scores = torch.einsum("sc,bkc->bks", subsets, member)
+        scores = scores + nn.functional.softplus(self.profit_weight) * profit
+        return torch.cat([scores, outputs.stop_logit[..., None]], dim=-1)

@@ -20,11 +20,22 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from fleetpilot.allocation.auction_decoding import auction_decode
+from fleetpilot.allocation.coalition_choice import (
+    CoalitionTrace,
+    covering_subsets,
+    decode_subsets,
+    subset_table,
+)
 from fleetpilot.allocation.cost_matrix import validate_cost
 from fleetpilot.allocation.env import AllocationObs
 from fleetpilot.allocation.features import ModelInputs, inputs_from_cost, inputs_from_obs
 from fleetpilot.allocation.learned_decoding import greedy_coalitions
-from fleetpilot.allocation.model import NEG_INF, TwoStageAllocatorNet, TwoStageConfig
+from fleetpilot.allocation.model import (
+    NEG_INF,
+    StageOutputs,
+    TwoStageAllocatorNet,
+    TwoStageConfig,
+)
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -124,6 +135,8 @@ class TwoStagePolicy:
         """
         inputs = inputs_from_obs(obs)
         out = self.net(**to_tensors(inputs))
+        if self.model_config.coalition_head:
+            return self.choose_subsets(obs, inputs, out)[0]
         return greedy_coalitions(
             obs.capabilities,
             obs.requirement,
@@ -133,6 +146,45 @@ class TwoStagePolicy:
             out.stop_logit.numpy(),
             self.decode_config.max_coalition,
         )
+
+    def subsets(self, n_candidates: int) -> torch.Tensor:
+        """(S, k) float membership of the candidate subsets the coalition head scores."""
+        table = subset_table(n_candidates, self.decode_config.max_coalition)
+        return torch.from_numpy(table.astype(np.float32))
+
+    def subset_scores(self, inputs: dict[str, torch.Tensor], out: StageOutputs) -> torch.Tensor:
+        """(B, K, S + 1) coalition-head scores (stop last) from the network's tensors."""
+        value = inputs["task"][..., self.model_config.n_capabilities]  # see features.py
+        subsets = self.subsets(out.candidates.shape[-1])
+        return self.net.subset_scores(out, value, inputs["member_cost"], subsets)
+
+    @torch.no_grad()
+    def choose_subsets(
+        self,
+        obs: AllocationObs,
+        inputs: ModelInputs,
+        out: StageOutputs,
+        rng: np.random.Generator | None = None,
+    ) -> tuple[np.ndarray, CoalitionTrace, torch.Tensor]:
+        """Coalition-head decision: one covering subset or stop per task, oldest first.
+
+        Args:
+            obs: the observation ``inputs`` and ``out`` were computed from.
+            rng: samples the choices when given (training); None = argmax.
+
+        Returns:
+            ((B, R) action, the decoding trace, (B, K, S + 1) scores).
+        """
+        candidates = out.candidates.numpy()
+        table = subset_table(candidates.shape[-1], self.decode_config.max_coalition)
+        covering = covering_subsets(
+            obs.capabilities, obs.requirement, obs.eligible, candidates, table
+        )
+        scores = self.subset_scores(to_tensors(inputs), out)
+        action, trace = decode_subsets(
+            candidates, covering, scores.numpy(), table, obs.eligible.shape[1], rng
+        )
+        return action, trace, scores
 
     @torch.no_grad()
     def score_matrix(self, cost: np.ndarray, scores: str | None = None) -> np.ndarray:

@@ -72,6 +72,9 @@ class Args:
     """width of the network's embeddings"""
     n_candidates: int = 8
     """robots pre-assigned per task by stage 1"""
+    coalition_head: bool = False
+    """stage 2 chooses whole coalitions (every subset of a task's candidates) instead of
+    picking robots one by one (see fleetpilot.allocation.coalition_choice)"""
     output_dir: str = "policies/allocator"
     """where the best policy, its config and model card are written"""
     runs_dir: str = "runs"
@@ -147,6 +150,7 @@ def _train(args: argparse.Namespace) -> int:
     from torch.utils.tensorboard import SummaryWriter
     from tqdm import tqdm
 
+    from fleetpilot.allocation.coalition_choice import choice_log_prob
     from fleetpilot.allocation.dynamic_baselines import (
         AuctionCoalitionPolicy,
         GreedyCoalitionPolicy,
@@ -187,6 +191,7 @@ def _train(args: argparse.Namespace) -> int:
             n_capabilities=train_env_config.n_capabilities,
             embed_dim=cfg.embed_dim,
             n_candidates=cfg.n_candidates,
+            coalition_head=cfg.coalition_head,
         ),
         DecodeConfig(max_coalition=train_env_config.max_coalition),
     )
@@ -261,23 +266,29 @@ def _train(args: argparse.Namespace) -> int:
             tensors = to_tensors(inputs)
             with torch.no_grad():
                 out = net(**tensors)
-            action, trace = decode_coalitions(
-                obs.capabilities,
-                obs.requirement,
-                obs.eligible,
-                out.candidates.numpy(),
-                out.logits.numpy(),
-                out.stop_logit.numpy(),
-                max_coalition,
-                rng=rng,
-            )
-            with torch.no_grad():
-                log_prob, _ = trace_log_prob(
-                    out.logits,
-                    out.stop_logit,
-                    torch.from_numpy(trace.options),
-                    torch.from_numpy(trace.choice),
+            if cfg.coalition_head:
+                action, trace, scores = policy.choose_subsets(obs, inputs, out, rng=rng)
+                log_prob, _ = choice_log_prob(
+                    scores, torch.from_numpy(trace.options), torch.from_numpy(trace.choice)
                 )
+            else:
+                action, trace = decode_coalitions(
+                    obs.capabilities,
+                    obs.requirement,
+                    obs.eligible,
+                    out.candidates.numpy(),
+                    out.logits.numpy(),
+                    out.stop_logit.numpy(),
+                    max_coalition,
+                    rng=rng,
+                )
+                with torch.no_grad():
+                    log_prob, _ = trace_log_prob(
+                        out.logits,
+                        out.stop_logit,
+                        torch.from_numpy(trace.options),
+                        torch.from_numpy(trace.choice),
+                    )
             for name, value in tensors.items():
                 storage[name].append(value)
             storage["candidates"].append(out.candidates)
@@ -310,17 +321,21 @@ def _train(args: argparse.Namespace) -> int:
             order = samples[torch.randperm(len(samples))]
             for begin in range(0, len(order), cfg.minibatch_size):
                 idx = order[begin : begin + cfg.minibatch_size]
-                out = net(
-                    flat["robot"][idx],
-                    flat["task"][idx],
-                    flat["pair"][idx],
-                    flat["member_cost"][idx],
-                    flat["eligible"][idx],
-                    candidates=flat["candidates"][idx],
-                )
-                new_log_prob, entropy = trace_log_prob(
-                    out.logits, out.stop_logit, flat["options"][idx], flat["choice"][idx]
-                )
+                inputs = {
+                    name: flat[name][idx]
+                    for name in ("robot", "task", "pair", "member_cost", "eligible")
+                }
+                out = net(**inputs, candidates=flat["candidates"][idx])
+                if cfg.coalition_head:
+                    new_log_prob, entropy = choice_log_prob(
+                        policy.subset_scores(inputs, out),
+                        flat["options"][idx],
+                        flat["choice"][idx],
+                    )
+                else:
+                    new_log_prob, entropy = trace_log_prob(
+                        out.logits, out.stop_logit, flat["options"][idx], flat["choice"][idx]
+                    )
                 ratio = torch.exp(new_log_prob - flat["log_prob"][idx])
                 adv = flat_adv[idx]
                 loss_pg = torch.max(
@@ -433,6 +448,14 @@ validation reward to greedy's over the families. Per family (table above: the fi
 |---|---|---|---|
 {rows}
 """
+    coalition_head = ""
+    if meta["args"].get("coalition_head"):
+        coalition_head = """
+Coalition head: stage 2 chooses, per task, one whole coalition among every subset (of at most
+`max_coalition` robots) of the task's candidates that covers its requirement, or "stop"; a
+subset's score is the sum of its members' stage-2 scores plus a learned weight times its profit
+(`coalition_choice.py`).
+"""
     return f"""# Two-stage task allocator (fleetpilot)
 
 Learned multi-robot task allocator after Gong et al. 2024, "A Two-stage Reinforcement
@@ -440,7 +463,7 @@ Learning-based Approach for Multi-entity Task Allocation": stage 1 pre-assigns r
 learned robot/task embedding similarity, stage 2 scores each task's candidates with attention whose
 scoring weights a hypernetwork (magnitude-invariant parametrization) produces from the task.
 Code: `fleetpilot/allocation/` (`model.py`, `policy.py`, `train_allocator.py`).
-
+{coalition_head}
 ## Training
 
 - Command: `{meta["command"]}`

@@ -67,3 +67,44 @@ def test_bad_family_mixes_are_refused_by_name(tmp_path):
     args.env_family = "capability,nowhere"
     with pytest.raises(ValueError, match="unknown env family"):
         train_allocator.main(args)
+
+
+def test_coalition_head_training_is_reproducible_and_changes_the_weights(tmp_path):
+    runs = []
+    for name in ("c1", "c2"):
+        args = tiny_args(tmp_path, name)
+        args.coalition_head, args.env_family, args.learning_rate = True, "pickup", 0.01
+        assert train_allocator.main(args) == 0
+        runs.append(load_file(str(tmp_path / name / WEIGHTS_FILE)))
+    assert all(torch.equal(runs[0][name], runs[1][name]) for name in runs[0])
+    policy = TwoStagePolicy.from_pretrained(tmp_path / "c1")
+    assert policy.model_config.coalition_head and "profit_weight" in runs[0]
+
+
+def test_coalition_head_log_probs_reach_every_trained_part_of_the_network():
+    from fleetpilot.allocation.coalition_choice import choice_log_prob
+    from fleetpilot.allocation.env import AllocationEnv, make_env_config
+    from fleetpilot.allocation.features import inputs_from_obs
+    from fleetpilot.allocation.model import TwoStageConfig
+    from fleetpilot.allocation.policy import to_tensors
+
+    torch.manual_seed(0)
+    policy = TwoStagePolicy(TwoStageConfig(coalition_head=True))
+    obs = AllocationEnv(make_env_config("pickup", n_robots=30), batch_size=2).reset(0)
+    inputs = inputs_from_obs(obs)
+    out = policy.net(**to_tensors(inputs))
+    _, trace, _ = policy.choose_subsets(obs, inputs, out, rng=np.random.default_rng(0))
+    log_prob, _ = choice_log_prob(
+        policy.subset_scores(to_tensors(inputs), out),
+        torch.from_numpy(trace.options),
+        torch.from_numpy(trace.choice),
+    )
+    log_prob.sum().backward()
+    for name in (
+        "profit_weight",
+        "hypernetwork.0.weight",
+        "stop_head.0.weight",
+        "attention_norm.weight",
+    ):
+        grad = policy.net.get_parameter(name).grad
+        assert grad is not None and grad.abs().sum() > 0, name
