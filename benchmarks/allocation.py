@@ -38,6 +38,15 @@ from fleetpilot.allocation.static_instances import euclidean_instance  # noqa: E
 # exact-step: the step's coalition formation solved exactly (integer program), a myopic
 # reference planner rather than a competitor for the speed target.
 DYNAMIC_METHODS = ("greedy", "auction", "two-stage", "exact-step")
+# Ablation: the shipped architecture with the weights its training started from (same seed),
+# to show what the RL training adds to the network's built-in prior.
+INITIAL_WEIGHTS = "two-stage, initial weights"
+
+
+def initial_weights_policy(policy: TwoStagePolicy) -> TwoStagePolicy:
+    """``policy``'s architecture with the untrained weights of its training seed."""
+    torch.manual_seed(int(policy.metadata.get("args", {}).get("seed", 1)))
+    return TwoStagePolicy(policy.model_config, policy.decode_config)
 
 
 def best_time_ms(function, repeats: int) -> float:
@@ -100,9 +109,12 @@ def dynamic_section(family: str, seeds: list[int], policy_dir: str | None, **ove
     config = make_env_config(family, **overrides)
     rewards: dict[str, list[float]] = {}
     ms: dict[str, float] = {}
-    for name in DYNAMIC_METHODS:
-        extra = {"policy_dir": policy_dir} if name == "two-stage" else {}
-        allocator = make_dynamic_allocator(name, config.max_coalition, **extra)
+    for name in (*DYNAMIC_METHODS, INITIAL_WEIGHTS):
+        if name == INITIAL_WEIGHTS:
+            allocator = initial_weights_policy(TwoStagePolicy.from_pretrained(policy_dir))
+        else:
+            extra = {"policy_dir": policy_dir} if name == "two-stage" else {}
+            allocator = make_dynamic_allocator(name, config.max_coalition, **extra)
         results = [run_episode(config, allocator, seed) for seed in seeds]
         rewards[name] = [r.reward for r in results]
         ms[name] = float(np.mean([r.ms_per_decision for r in results]))
@@ -175,7 +187,7 @@ def markdown(report: dict) -> str:
             "| method | mean | std | ms/decision |",
             "|---|---|---|---|",
         ]
-        for name in DYNAMIC_METHODS:
+        for name in (*DYNAMIC_METHODS, INITIAL_WEIGHTS):
             lines.append(
                 f"| {name} | {section['mean_reward'][name]:.2f} | "
                 f"{section['std_reward'][name]:.2f} | "

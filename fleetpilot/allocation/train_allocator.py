@@ -448,6 +448,10 @@ validation reward to greedy's over the families. Per family (table above: the fi
 |---|---|---|---|
 {rows}
 """
+    names = [name.strip() for name in meta["args"]["env_family"].split(",")]
+    families = ("families " if len(names) > 1 else "family ") + ", ".join(
+        f"`{name}`" for name in names
+    )
     coalition_head = ""
     if meta["args"].get("coalition_head"):
         coalition_head = """
@@ -468,8 +472,8 @@ Code: `fleetpilot/allocation/` (`model.py`, `policy.py`, `train_allocator.py`).
 
 - Command: `{meta["command"]}`
 - Seed: {meta["args"]["seed"]}; run name `{meta["run_name"]}`; commit `{meta["commit"]}`
-  (the weights were trained from this commit plus the uncommitted allocation work).
-- Data: generated online by `fleetpilot.allocation.env` family `{env["family"]}`
+  (the checkout's HEAD when training ended).
+- Data: generated online by `fleetpilot.allocation.env`, {families}
   ({env["n_robots"]} robots, {env["n_capabilities"]} capabilities, {env["n_active"]} active tasks
   of a queue of {env["queue_size"]}, {env["task_rate"]} new tasks per step, episodes of
   {env["episode_steps"]} steps); no external data.

@@ -80,7 +80,8 @@ def test_benchmark_quick_runs_every_method_and_writes_json(tmp_path):
     assert {"greedy", "auction"} <= methods and any(m.startswith("two-stage") for m in methods)
     assert all(gap["mean"] >= -1e-9 for gap in report["static"]["gap_percent"].values())
     assert {
-        s["mean_reward"].keys() >= {"greedy", "auction", "two-stage", "exact-step"}
+        s["mean_reward"].keys()
+        >= {"greedy", "auction", "two-stage", "exact-step", "two-stage, initial weights"}
         for s in report["dynamic"]
     } == {True}
     assert "| two-stage |" in result.stdout and "| exact-step |" in result.stdout

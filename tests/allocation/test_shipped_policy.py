@@ -66,8 +66,9 @@ def test_shipped_policy_is_within_five_percent_of_optimal_on_100x100():
         assert assignment_cost(cost, assignment) <= 1.05 * optimal
 
 
-def test_shipped_policy_beats_greedy_on_the_training_family(shipped):
-    config = make_env_config("capability", n_robots=50)
+@pytest.mark.parametrize("family", ["capability", "pickup"])
+def test_shipped_policy_beats_greedy_on_the_training_families(shipped, family):
+    config = make_env_config(family, n_robots=50)
     greedy = make_dynamic_allocator("greedy", config.max_coalition)
     learned = [run_episode(config, shipped, seed).reward for seed in (0, 1)]
     baseline = [run_episode(config, greedy, seed).reward for seed in (0, 1)]
