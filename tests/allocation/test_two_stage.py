@@ -129,6 +129,8 @@ def test_config_errors_name_the_field():
         TwoStageConfig(embed_dim=30, n_heads=4)
     with pytest.raises(ValueError, match="n_candidates"):
         TwoStageConfig(n_candidates=0)
+    with pytest.raises(ValueError, match="coalition_head"):
+        TwoStageConfig(coalition_head="yes")
 
 
 def test_static_cost_scale_does_not_change_the_decision(untrained):
