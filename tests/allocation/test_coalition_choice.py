@@ -132,3 +132,17 @@ def test_untrained_coalition_head_serves_profitable_tasks_cheaply_and_declines_l
     action = coalition_policy.act(obs)[0]
     assert np.flatnonzero(action == 0).tolist() == [0]  # the cheapest robot, alone
     assert not (action == 1).any()
+
+
+@pytest.mark.parametrize("n_robots,n_active", [(3, 1), (5, 3), (300, 20)])
+def test_coalition_head_handles_any_fleet_and_task_count(coalition_policy, n_robots, n_active):
+    # Fewer robots than candidates (3 < 8) shrinks the subset table; 20 tasks decode in turn.
+    config = make_env_config(
+        "pickup",
+        n_robots=n_robots,
+        n_active=n_active,
+        queue_size=max(30, n_active),
+        initial_tasks=n_active,
+        episode_steps=3,
+    )
+    play(config, coalition_policy, batch=1)
