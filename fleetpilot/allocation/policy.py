@@ -96,6 +96,18 @@ def default_policy_dir() -> Path:
     )
 
 
+def sequential_inputs(obs: AllocationObs, out: StageOutputs) -> tuple[np.ndarray, ...]:
+    """The first six arguments of the sequential head's decoders (``learned_decoding``)."""
+    return (
+        obs.capabilities,
+        obs.requirement,
+        obs.eligible,
+        out.candidates.numpy(),
+        out.logits.numpy(),
+        out.stop_logit.numpy(),
+    )
+
+
 def to_tensors(inputs: ModelInputs) -> dict[str, torch.Tensor]:
     """Model inputs as torch tensors (keyword arguments of the network)."""
     return {
@@ -137,15 +149,7 @@ class TwoStagePolicy:
         out = self.net(**to_tensors(inputs))
         if self.model_config.coalition_head:
             return self.choose_subsets(obs, inputs, out)[0]
-        return greedy_coalitions(
-            obs.capabilities,
-            obs.requirement,
-            obs.eligible,
-            out.candidates.numpy(),
-            out.logits.numpy(),
-            out.stop_logit.numpy(),
-            self.decode_config.max_coalition,
-        )
+        return greedy_coalitions(*sequential_inputs(obs, out), self.decode_config.max_coalition)
 
     def subsets(self, n_candidates: int) -> torch.Tensor:
         """(S, k) float membership of the candidate subsets the coalition head scores."""

@@ -159,7 +159,12 @@ def _train(args: argparse.Namespace) -> int:
     from fleetpilot.allocation.features import inputs_from_obs
     from fleetpilot.allocation.learned_decoding import decode_coalitions, trace_log_prob
     from fleetpilot.allocation.model import TwoStageConfig
-    from fleetpilot.allocation.policy import DecodeConfig, TwoStagePolicy, to_tensors
+    from fleetpilot.allocation.policy import (
+        DecodeConfig,
+        TwoStagePolicy,
+        sequential_inputs,
+        to_tensors,
+    )
     from fleetpilot.learn.run_logging import source_commit
 
     cfg = Args(**{f.name: getattr(args, f.name) for f in fields(Args)})
@@ -273,14 +278,7 @@ def _train(args: argparse.Namespace) -> int:
                 )
             else:
                 action, trace = decode_coalitions(
-                    obs.capabilities,
-                    obs.requirement,
-                    obs.eligible,
-                    out.candidates.numpy(),
-                    out.logits.numpy(),
-                    out.stop_logit.numpy(),
-                    max_coalition,
-                    rng=rng,
+                    *sequential_inputs(obs, out), max_coalition, rng=rng
                 )
                 with torch.no_grad():
                     log_prob, _ = trace_log_prob(

@@ -15,7 +15,7 @@ from fleetpilot.allocation.coalition_choice import (
 from fleetpilot.allocation.env import AllocationEnv, make_env_config
 from fleetpilot.allocation.model import TwoStageConfig
 from fleetpilot.allocation.policy import TwoStagePolicy
-from tests.allocation.test_two_stage import play
+from tests.allocation.test_two_stage import play, short_episode_config
 
 
 @pytest.fixture(scope="module")
@@ -137,12 +137,4 @@ def test_untrained_coalition_head_serves_profitable_tasks_cheaply_and_declines_l
 @pytest.mark.parametrize("n_robots,n_active", [(3, 1), (5, 3), (300, 20)])
 def test_coalition_head_handles_any_fleet_and_task_count(coalition_policy, n_robots, n_active):
     # Fewer robots than candidates (3 < 8) shrinks the subset table; 20 tasks decode in turn.
-    config = make_env_config(
-        "pickup",
-        n_robots=n_robots,
-        n_active=n_active,
-        queue_size=max(30, n_active),
-        initial_tasks=n_active,
-        episode_steps=3,
-    )
-    play(config, coalition_policy, batch=1)
+    play(short_episode_config("pickup", n_robots, n_active), coalition_policy, batch=1)

@@ -47,17 +47,21 @@ def test_all_dynamic_allocators_send_only_eligible_complete_coalitions(family, u
         assert np.all(totals["done"] > 0)
 
 
-@pytest.mark.parametrize("n_robots,n_active", [(3, 1), (7, 2), (300, 20)])
-def test_any_number_of_robots_and_tasks_without_retraining(untrained, n_robots, n_active):
-    config = make_env_config(
-        "capability",
+def short_episode_config(family: str, n_robots: int, n_active: int):
+    """Three steps of ``family`` with ``n_active`` tasks queued from the start."""
+    return make_env_config(
+        family,
         n_robots=n_robots,
         n_active=n_active,
         queue_size=max(30, n_active),
         initial_tasks=n_active,
         episode_steps=3,
     )
-    play(config, untrained, batch=1)
+
+
+@pytest.mark.parametrize("n_robots,n_active", [(3, 1), (7, 2), (300, 20)])
+def test_any_number_of_robots_and_tasks_without_retraining(untrained, n_robots, n_active):
+    play(short_episode_config("capability", n_robots, n_active), untrained, batch=1)
 
 
 def test_decisions_follow_a_permutation_of_the_robots(untrained):
