@@ -25,8 +25,13 @@ import numpy as np
 import torch
 
 from fleetpilot.allocation.env import NO_TASK
+from fleetpilot.allocation.learned_decoding import NO_CHOICE, choice_log_probs
 
-NO_CHOICE = -1
+
+@lru_cache(maxsize=16)
+def subset_matrix(n_candidates: int, max_size: int) -> torch.Tensor:
+    """:func:`subset_table` as a float32 tensor (for scoring with torch)."""
+    return torch.from_numpy(subset_table(n_candidates, max_size).astype(np.float32))
 
 
 @lru_cache(maxsize=16)
@@ -165,13 +170,5 @@ def choice_log_prob(
     Returns:
         ((N,) summed log-prob of the choices, (N,) summed entropy of the decisions).
     """
-    decided = choice >= 0
-    offered = options | ~decided[..., None]  # undecided rows stay finite, zeroed below
-    log_p = torch.log_softmax(scores.masked_fill(~offered, -1e9), dim=-1)
-    chosen = log_p.gather(-1, choice.clamp(min=0)[..., None])[..., 0]
-    entropy = -(log_p.exp() * log_p.masked_fill(~offered, 0.0)).sum(-1)
-    zero = torch.zeros((), dtype=log_p.dtype)
-    return (
-        torch.where(decided, chosen, zero).sum(1),
-        torch.where(decided, entropy, zero).sum(1),
-    )
+    log_prob, entropy = choice_log_probs(scores, options, choice)
+    return log_prob.sum(1), entropy.sum(1)

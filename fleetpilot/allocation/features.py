@@ -15,6 +15,8 @@ from fleetpilot.allocation.env import AllocationObs
 ROBOT_EXTRA = 2  # cost rate, free flag
 TASK_EXTRA = 3  # value, time left, valid flag
 PAIR_FEATURES = 4  # member cost, cost / value, useful fraction, busy time
+TASK_VALUE = 0  # index of the scaled value among a task's features after its requirement
+PAIR_USEFUL_FRACTION = 2  # index of the useful fraction among the pair features
 
 
 @dataclass

@@ -168,6 +168,28 @@ def greedy_coalitions(
     )
 
 
+def choice_log_probs(
+    scores: torch.Tensor, options: torch.Tensor, choice: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-probability and entropy of each recorded choice among its offered options.
+
+    Args:
+        scores: (..., n) option scores; options: (..., n) bool offered; choice: (...) long
+            chosen option, -1 = no decision.
+
+    Returns:
+        ((...) log-prob of each choice, (...) entropy of each decision), 0 where undecided.
+    """
+    decided = choice >= 0
+    # Undecided rows get all options so the softmax stays finite; they are zeroed below.
+    offered = options | ~decided[..., None]
+    log_p = torch.log_softmax(scores.masked_fill(~offered, -1e9), dim=-1)
+    chosen = log_p.gather(-1, choice.clamp(min=0)[..., None])[..., 0]
+    entropy = -(log_p.exp() * log_p.masked_fill(~offered, 0.0)).sum(-1)
+    zero = torch.zeros((), dtype=log_p.dtype)
+    return torch.where(decided, chosen, zero), torch.where(decided, entropy, zero)
+
+
 def trace_log_prob(
     logits: torch.Tensor, stop_logit: torch.Tensor, options: torch.Tensor, choice: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -181,15 +203,5 @@ def trace_log_prob(
         ((N,) summed log-prob of the choices, (N,) summed entropy of the decisions).
     """
     scores = torch.cat([logits, stop_logit[..., None]], dim=-1)[:, :, None, :]
-    decided = choice >= 0
-    # Undecided rows get all options so the softmax stays finite; they are zeroed below.
-    offered = options | ~decided[..., None]
-    masked = scores.masked_fill(~offered, -1e9)
-    log_p = torch.log_softmax(masked, dim=-1)
-    chosen = log_p.gather(-1, choice.clamp(min=0)[..., None])[..., 0]
-    entropy = -(log_p.exp() * log_p.masked_fill(~offered, 0.0)).sum(-1)
-    zero = torch.zeros((), dtype=log_p.dtype)
-    return (
-        torch.where(decided, chosen, zero).sum((1, 2)),
-        torch.where(decided, entropy, zero).sum((1, 2)),
-    )
+    log_prob, entropy = choice_log_probs(scores.expand(options.shape), options, choice)
+    return log_prob.sum((1, 2)), entropy.sum((1, 2))

@@ -23,7 +23,12 @@ import torch
 from torch import nn
 
 from fleetpilot.allocation.coalition_choice import subset_profit
-from fleetpilot.allocation.features import PAIR_FEATURES, ROBOT_EXTRA, TASK_EXTRA
+from fleetpilot.allocation.features import (
+    PAIR_FEATURES,
+    PAIR_USEFUL_FRACTION,
+    ROBOT_EXTRA,
+    TASK_EXTRA,
+)
 
 NEG_INF = -1e9  # finite "minus infinity" keeps softmax gradients NaN-free
 
@@ -163,7 +168,7 @@ class TwoStageAllocatorNet(nn.Module):
             self.config.embed_dim
         )
         if self.config.coalition_head:  # cost per unit of the task's need it covers
-            member_cost = member_cost / pair[..., 2].clamp(min=0.05)
+            member_cost = member_cost / pair[..., PAIR_USEFUL_FRACTION].clamp(min=0.05)
         score = (
             similarity
             + self.pair_head(pair_emb)[..., 0]

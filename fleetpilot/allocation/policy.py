@@ -24,11 +24,17 @@ from fleetpilot.allocation.coalition_choice import (
     CoalitionTrace,
     covering_subsets,
     decode_subsets,
+    subset_matrix,
     subset_table,
 )
 from fleetpilot.allocation.cost_matrix import validate_cost
 from fleetpilot.allocation.env import AllocationObs
-from fleetpilot.allocation.features import ModelInputs, inputs_from_cost, inputs_from_obs
+from fleetpilot.allocation.features import (
+    TASK_VALUE,
+    ModelInputs,
+    inputs_from_cost,
+    inputs_from_obs,
+)
 from fleetpilot.allocation.learned_decoding import greedy_coalitions
 from fleetpilot.allocation.model import (
     NEG_INF,
@@ -145,35 +151,30 @@ class TwoStagePolicy:
         Returns:
             (B, R) int slot index per robot, -1 = idle.
         """
-        inputs = inputs_from_obs(obs)
-        out = self.net(**to_tensors(inputs))
+        tensors = to_tensors(inputs_from_obs(obs))
+        out = self.net(**tensors)
         if self.model_config.coalition_head:
-            return self.choose_subsets(obs, inputs, out)[0]
+            return self.choose_subsets(obs, tensors, out)[0]
         return greedy_coalitions(*sequential_inputs(obs, out), self.decode_config.max_coalition)
-
-    def subsets(self, n_candidates: int) -> torch.Tensor:
-        """(S, k) float membership of the candidate subsets the coalition head scores."""
-        table = subset_table(n_candidates, self.decode_config.max_coalition)
-        return torch.from_numpy(table.astype(np.float32))
 
     def subset_scores(self, inputs: dict[str, torch.Tensor], out: StageOutputs) -> torch.Tensor:
         """(B, K, S + 1) coalition-head scores (stop last) from the network's tensors."""
-        value = inputs["task"][..., self.model_config.n_capabilities]  # see features.py
-        subsets = self.subsets(out.candidates.shape[-1])
+        value = inputs["task"][..., self.model_config.n_capabilities + TASK_VALUE]
+        subsets = subset_matrix(out.candidates.shape[-1], self.decode_config.max_coalition)
         return self.net.subset_scores(out, value, inputs["member_cost"], subsets)
 
     @torch.no_grad()
     def choose_subsets(
         self,
         obs: AllocationObs,
-        inputs: ModelInputs,
+        inputs: dict[str, torch.Tensor],
         out: StageOutputs,
         rng: np.random.Generator | None = None,
     ) -> tuple[np.ndarray, CoalitionTrace, torch.Tensor]:
         """Coalition-head decision: one covering subset or stop per task, oldest first.
 
         Args:
-            obs: the observation ``inputs`` and ``out`` were computed from.
+            obs: the observation the network ``inputs`` (``to_tensors``) and ``out`` came from.
             rng: samples the choices when given (training); None = argmax.
 
         Returns:
@@ -184,7 +185,7 @@ class TwoStagePolicy:
         covering = covering_subsets(
             obs.capabilities, obs.requirement, obs.eligible, candidates, table
         )
-        scores = self.subset_scores(to_tensors(inputs), out)
+        scores = self.subset_scores(inputs, out)
         action, trace = decode_subsets(
             candidates, covering, scores.numpy(), table, obs.eligible.shape[1], rng
         )

@@ -272,7 +272,7 @@ def _train(args: argparse.Namespace) -> int:
             with torch.no_grad():
                 out = net(**tensors)
             if cfg.coalition_head:
-                action, trace, scores = policy.choose_subsets(obs, inputs, out, rng=rng)
+                action, trace, scores = policy.choose_subsets(obs, tensors, out, rng=rng)
                 log_prob, _ = choice_log_prob(
                     scores, torch.from_numpy(trace.options), torch.from_numpy(trace.choice)
                 )

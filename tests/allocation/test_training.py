@@ -91,11 +91,11 @@ def test_coalition_head_log_probs_reach_every_trained_part_of_the_network():
     torch.manual_seed(0)
     policy = TwoStagePolicy(TwoStageConfig(coalition_head=True))
     obs = AllocationEnv(make_env_config("pickup", n_robots=30), batch_size=2).reset(0)
-    inputs = inputs_from_obs(obs)
-    out = policy.net(**to_tensors(inputs))
+    inputs = to_tensors(inputs_from_obs(obs))
+    out = policy.net(**inputs)
     _, trace, _ = policy.choose_subsets(obs, inputs, out, rng=np.random.default_rng(0))
     log_prob, _ = choice_log_prob(
-        policy.subset_scores(to_tensors(inputs), out),
+        policy.subset_scores(inputs, out),
         torch.from_numpy(trace.options),
         torch.from_numpy(trace.choice),
     )
