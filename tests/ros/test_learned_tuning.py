@@ -57,4 +57,6 @@ def test_robot_seeds_are_stable_and_distinct():
 def test_the_adapter_moves_the_learned_tuner_to_its_device():
     adapter = make_tuner_adapter(SHIPPED, device="cpu")
     assert next(adapter.tuner.net.parameters()).device.type == "cpu"
-    assert adapter.tuner.to("cpu") is adapter.tuner
+    # Only a CPU is here: "meta" (shapes, no data) shows that .to really moves the network.
+    assert adapter.tuner.to("meta") is adapter.tuner
+    assert {p.device.type for p in adapter.tuner.net.parameters()} == {"meta"}
