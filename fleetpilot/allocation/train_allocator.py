@@ -22,7 +22,6 @@ import shlex
 import sys
 import time
 from dataclasses import dataclass, fields
-from pathlib import Path
 
 import numpy as np
 
@@ -165,12 +164,12 @@ def _train(args: argparse.Namespace) -> int:
         sequential_inputs,
         to_tensors,
     )
-    from fleetpilot.learn.run_logging import source_commit
+    from fleetpilot.learn.run_logging import fresh_run_directory, source_commit
 
     cfg = Args(**{f.name: getattr(args, f.name) for f in fields(Args)})
     families = cfg.families
     run_name = f"{'+'.join(families)}__{cfg.exp_name}__{cfg.seed}__{int(time.time())}"
-    writer = SummaryWriter(str(Path(cfg.runs_dir) / run_name))
+    writer = SummaryWriter(str(fresh_run_directory(cfg.runs_dir, run_name)))
     writer.add_text("args", "\n".join(f"{k}: {v}" for k, v in dataclasses.asdict(cfg).items()))
 
     # Seeding: numpy for instances and sampling, torch for weights.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import subprocess
 import time
@@ -43,15 +44,33 @@ def run_name(env_id: str, exp_name: str, seed: int, start_time: float | None = N
     return f"{env_id}__{exp_name}__{seed}__{stamp}"
 
 
+def fresh_run_directory(runs_dir: str | Path, name: str) -> Path:
+    """A new, empty ``runs_dir/name`` (``name__2``, ``name__3``, ... if taken).
+
+    Run names change once a second, so two runs started together would otherwise write into
+    one folder; ``mkdir`` without ``exist_ok`` claims the folder atomically.
+    """
+    parent = Path(runs_dir)
+    parent.mkdir(parents=True, exist_ok=True)
+    for index in itertools.count(1):
+        candidate = parent / (name if index == 1 else f"{name}__{index}")
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            continue
+        return candidate
+    raise AssertionError("unreachable")
+
+
 def make_writer(runs_dir: str | Path, name: str, hyperparameters: dict[str, Any]):
-    """A TensorBoard ``SummaryWriter`` in ``runs_dir/name`` with a hyperparameter table.
+    """A TensorBoard ``SummaryWriter`` in a fresh ``runs_dir/name`` with a hyperparameter table.
 
     Returns:
         ``torch.utils.tensorboard.SummaryWriter`` (imported lazily: tensorboard is heavy).
     """
     from torch.utils.tensorboard import SummaryWriter
 
-    writer = SummaryWriter(str(Path(runs_dir) / name))
+    writer = SummaryWriter(str(fresh_run_directory(runs_dir, name)))
     rows = "\n".join(f"|{key}|{value}|" for key, value in hyperparameters.items())
     writer.add_text("hyperparameters", f"|param|value|\n|-|-|\n{rows}")
     return writer
