@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from fleetpilot.envs.nav_observation import NavObservationConfig, env_observation
+from fleetpilot.envs.nominal import go_to_goal
 from fleetpilot.flow.nav_policy import fixed_params, make_env
 from fleetpilot.scenarios import Scenario
 
@@ -107,3 +108,42 @@ class NavTransitionSource:
             self.finished_episodes[name].extend(info["final_metrics"].values())
             env.reset_finished()
         return Transitions.concatenate(parts)
+
+
+def demonstration_transitions(
+    scenarios: dict[str, Scenario],
+    obs_config: NavObservationConfig,
+    episodes: int,
+    seed: int,
+    num_agents: dict[str, int | None] | None = None,
+    alpha: float = 1.0,
+) -> Transitions:
+    """Per-agent transitions of the go-to-goal demonstrator (gain 1) under the CBF filter.
+
+    One episode per env and family. As in the imitation data
+    (:func:`fleetpilot.flow.nav_policy.collect_demonstrations`) the recorded action is the
+    executed (filtered) velocity over max speed: the filter passes it again nearly unchanged, so
+    these rows are transitions of the same MDP the learner acts in, with their rewards.
+    """
+    parts = []
+    for offset, (name, scenario) in enumerate(scenarios.items()):
+        layout_seed = seed + 1000 * offset
+        env = make_env(scenario, episodes, layout_seed, (num_agents or {}).get(name))
+        env.reset(seed=layout_seed)
+        params = fixed_params(env, alpha=alpha)
+        while env.running.any():
+            obs = env_observation(env, obs_config)
+            acting = env.running.unsqueeze(-1) & ~env.arrived
+            velocity = go_to_goal(env.positions, env.goals, params[..., 1], env.robot.max_speed)
+            _, reward, _, _, info = env.step(params, nominal_velocity=velocity)
+            executed = (env.velocities / env.robot.max_speed).to(torch.float32)
+            parts.append(
+                Transitions(
+                    obs=obs[acting].to(torch.float32),
+                    action=executed[acting],
+                    reward=reward[acting].to(torch.float32),
+                    next_obs=env_observation(env, obs_config)[acting].to(torch.float32),
+                    terminated=info["arrived"][acting],
+                )
+            )
+    return Transitions.concatenate(parts)

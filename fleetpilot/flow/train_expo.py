@@ -8,6 +8,9 @@ highest-Q action among base and edited samples) choosing the next action of the 
 same on-the-fly policy acts. Every agent is one learner sharing the networks; the CBF filter
 stays between every action and the robot (see :mod:`fleetpilot.flow.nav_transitions`).
 
+EXPO's offline data is optional (``demo_episodes``): demonstrations of the go-to-goal + CBF
+stack with their rewards, kept in a replay of their own and mixed into every batch.
+
 Two phases: for the first ``base_only_samples`` transitions the base acts alone and only the
 Q-ensemble learns (it evaluates the base); then the on-the-fly policy acts and every network
 learns. The shipped recipe (the defaults) stops after the first phase: the saved policy acts
@@ -63,6 +66,16 @@ class Args:
     sample), so that the first max-Q choices rest on a trained Q (0: select from the start).
     The default, the whole budget, is the shipped recipe: in our runs the online phase after it
     (selection acting, edit policy and base training) lost what the evaluated Q had gained"""
+    demo_episodes: int = 0
+    """demonstration episodes per family (go-to-goal + CBF, layout seed = seed + 20000) kept in
+    a replay of their own, EXPO's offline data (0: none)"""
+    demo_fraction: float = 0.5
+    """share of every update batch drawn from the demonstrations (when there are any)"""
+    offline_q_updates: int = 0
+    """Q-ensemble updates on the demonstrations alone before the first env tick"""
+    explore_noise: float = 0.0
+    """std of Gaussian noise added to the base's actions while it acts alone (in units of max
+    speed), so that the Q-ensemble also sees the value of actions beside the base's"""
     buffer_size: int = 200_000
     """replay capacity (transitions)"""
     batch_size: int = 256
@@ -145,6 +158,19 @@ class ReplayBuffer:
         return {name: store[index] for name, store in self.data.items()}
 
 
+def mixed_batch(online, demos, batch_size: int, demo_fraction: float, generator) -> dict:
+    """A batch with ``demo_fraction`` of its rows from ``demos`` (None or empty: all online)."""
+    import torch
+
+    if demos is None or demos.size == 0:
+        return online.sample(batch_size, generator)
+    demo_rows = round(batch_size * demo_fraction) if online.size else batch_size
+    parts = [demos.sample(demo_rows, generator)]
+    if batch_size > demo_rows:
+        parts.append(online.sample(batch_size - demo_rows, generator))
+    return {name: torch.cat([part[name] for part in parts]) for name in parts[0]}
+
+
 def train(args: Args) -> dict:
     import torch
     from tqdm import tqdm
@@ -157,7 +183,7 @@ def train(args: Args) -> dict:
         observation_metadata,
         team_sizes,
     )
-    from fleetpilot.flow.nav_transitions import NavTransitionSource
+    from fleetpilot.flow.nav_transitions import NavTransitionSource, demonstration_transitions
     from fleetpilot.learn.run_logging import make_writer, run_name, seed_everything, source_commit
     from fleetpilot.scenarios import load_scenario
 
@@ -166,6 +192,11 @@ def train(args: Args) -> dict:
             f"Args.total_samples ({args.total_samples}) must be >= learning_starts "
             f"({args.learning_starts})"
         )
+    for field in ("demo_episodes", "offline_q_updates", "explore_noise"):
+        if getattr(args, field) < 0:
+            raise ValueError(f"Args.{field} must be >= 0, got {getattr(args, field)}")
+    if not 0.0 <= args.demo_fraction <= 1.0:
+        raise ValueError(f"Args.demo_fraction must be in [0, 1], got {args.demo_fraction}")
     start_time = time.time()
     name = run_name(ENV_ID, args.exp_name, args.seed, start_time)
     writer = make_writer(args.runs_dir, name, dataclasses.asdict(args))
@@ -213,6 +244,40 @@ def train(args: Args) -> dict:
         num_agents=agents,
     )
     buffer = ReplayBuffer(args.buffer_size, obs_config.obs_dim, 2)
+    demos = None
+    if args.demo_episodes > 0:
+        demo_transitions = demonstration_transitions(
+            scenarios, obs_config, args.demo_episodes, args.seed + 20000, num_agents=agents
+        )
+        demos = ReplayBuffer(len(demo_transitions), obs_config.obs_dim, 2)
+        demos.add(demo_transitions)
+
+    def update_q(batch: dict, evaluating_base: bool):
+        """One TD step of the Q-ensemble and its Polyak target; returns (loss, values)."""
+        # The target's next action comes from the on-the-fly policy (a base sample while the
+        # base acts alone), scored by the target ensemble (its minimum).
+        with torch.no_grad():
+            if evaluating_base:
+                next_action = policy.base.predict_action_chunk(batch["next_obs"], generator)[:, 0]
+            else:
+                next_action, _, _ = propose_and_select(
+                    policy.base, policy.edit, target_q, batch["next_obs"], expo, generator
+                )
+            next_value = target_q.all_values(batch["next_obs"], next_action).min(0).values
+            target = batch["reward"] + args.gamma * (1.0 - batch["terminated"]) * next_value
+        values = policy.q.all_values(batch["obs"], batch["action"])
+        q_loss = (values - target).pow(2).mean(dim=1).sum()
+        q_optimizer.zero_grad()
+        q_loss.backward()
+        q_optimizer.step()
+        with torch.no_grad():
+            for online, frozen in zip(policy.q.parameters(), target_q.parameters(), strict=True):
+                frozen.lerp_(online, args.tau)
+        return q_loss, values
+
+    # EXPO's offline phase: the Q-ensemble first evaluates the base on the demonstrations.
+    for _ in range(args.offline_q_updates if demos is not None else 0):
+        update_q(mixed_batch(buffer, demos, args.batch_size, 1.0, generator), True)
 
     # The base alone is the starting point of the curve.
     curve = [evaluate(base, 0)]
@@ -224,7 +289,11 @@ def train(args: Args) -> dict:
     def act(obs: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             if samples < args.base_only_samples:
-                return policy.base.predict_action_chunk(obs, generator)[:, 0]
+                action = policy.base.predict_action_chunk(obs, generator)[:, 0]
+                if args.explore_noise > 0.0:
+                    noise = torch.randn(action.shape, generator=generator)
+                    action = action + args.explore_noise * noise
+                return action
             action, _, _ = propose_and_select(
                 policy.base, policy.edit, policy.q, obs, expo, generator
             )
@@ -239,35 +308,9 @@ def train(args: Args) -> dict:
 
         if samples >= args.learning_starts:
             for _ in range(args.updates_per_tick):
-                batch = buffer.sample(args.batch_size, generator)
-
-                # Q-ensemble: TD target with the on-the-fly policy's next action (a base sample
-                # while the base acts alone), scored by the target ensemble (its minimum).
+                batch = mixed_batch(buffer, demos, args.batch_size, args.demo_fraction, generator)
                 evaluating_base = samples < args.base_only_samples
-                with torch.no_grad():
-                    if evaluating_base:
-                        next_action = policy.base.predict_action_chunk(
-                            batch["next_obs"], generator
-                        )[:, 0]
-                    else:
-                        next_action, _, _ = propose_and_select(
-                            policy.base, policy.edit, target_q, batch["next_obs"], expo, generator
-                        )
-                    next_value = target_q.all_values(batch["next_obs"], next_action).min(0).values
-                    target = (
-                        batch["reward"] + args.gamma * (1.0 - batch["terminated"]) * next_value
-                    )
-                values = policy.q.all_values(batch["obs"], batch["action"])
-                q_loss = (values - target).pow(2).mean(dim=1).sum()
-                q_optimizer.zero_grad()
-                q_loss.backward()
-                q_optimizer.step()
-
-                with torch.no_grad():
-                    for online, frozen in zip(
-                        policy.q.parameters(), target_q.parameters(), strict=True
-                    ):
-                        frozen.lerp_(online, args.tau)
+                q_loss, values = update_q(batch, evaluating_base)
                 updates += 1
                 if evaluating_base:
                     continue
@@ -322,6 +365,15 @@ def train(args: Args) -> dict:
         f"--base-learning-rate {args.base_learning_rate} --base-only-samples "
         f"{args.base_only_samples} --out {args.out}"
     )
+    for field in (
+        "num_q",
+        "updates_per_tick",
+        "demo_episodes",
+        "offline_q_updates",
+        "explore_noise",
+    ):
+        if getattr(args, field) != getattr(Args, field):
+            command += f" --{field.replace('_', '-')} {getattr(args, field)}"
     card = (
         "# expo_nav: EXPO fine-tuning of the flow navigation controller\n\n"
         f"Base: `{args.base}` (imitation of the go-to-goal + CBF demonstrator); fine-tuned "

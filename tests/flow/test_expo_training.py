@@ -1,7 +1,9 @@
 """The EXPO policy type, its pieces' densities, the per-agent transitions and the trainer."""
 
+import dataclasses
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,10 +14,10 @@ from torch.distributions import Normal, TanhTransform, TransformedDistribution
 
 from fleetpilot.flow.expo import ExpoConfig, GaussianEditPolicy
 from fleetpilot.flow.modeling_expo import ExpoPolicy
-from fleetpilot.flow.nav_policy import load_nav_policy
-from fleetpilot.flow.nav_transitions import NavTransitionSource
+from fleetpilot.flow.nav_policy import collect_demonstrations, load_nav_policy
+from fleetpilot.flow.nav_transitions import NavTransitionSource, demonstration_transitions
 from fleetpilot.flow.registry import load_policy, make_config, make_policy
-from fleetpilot.flow.train_expo import ReplayBuffer
+from fleetpilot.flow.train_expo import ReplayBuffer, mixed_batch
 from fleetpilot.scenarios import load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -116,6 +118,35 @@ def test_replay_buffer_wraps_around_and_samples_stored_rows():
     torch.testing.assert_close(batch["next_obs"][:, 0], batch["obs"][:, 0] + 0.5)
 
 
+def test_mixed_batches_draw_their_share_from_the_demonstrations():
+    def filled(value, count):
+        buffer = ReplayBuffer(capacity=count, obs_dim=1, action_dim=1)
+        buffer.data["reward"][:] = value
+        buffer.size = count
+        return buffer
+
+    online, demos, empty = filled(0.0, 50), filled(1.0, 20), filled(0.0, 0)
+    generator = torch.Generator().manual_seed(0)
+    assert mixed_batch(online, demos, 64, 0.25, generator)["reward"].sum() == 16
+    assert mixed_batch(online, None, 64, 0.25, generator)["reward"].sum() == 0
+    # Before any online transition the batch is all demonstrations (the offline phase).
+    assert mixed_batch(empty, demos, 64, 0.25, generator)["reward"].sum() == 64
+
+
+def test_demonstration_transitions_are_the_imitation_data_with_rewards():
+    _, obs_config = load_nav_policy(BASE)
+    scenario = load_scenario(SCENARIOS / "head_on_pair.yaml")
+    demos = demonstration_transitions({"head_on_pair": scenario}, obs_config, episodes=2, seed=5)
+    obs, action, summary = collect_demonstrations(scenario, obs_config, episodes=2, seed=5)
+    assert summary["success_rate"] == 1.0
+    torch.testing.assert_close(demos.obs, obs, rtol=0, atol=0)
+    torch.testing.assert_close(demos.action, action, rtol=0, atol=0)
+    # Two agents in each of two episodes arrive once each; every arrival pays the bonus (5).
+    assert int(demos.terminated.sum()) == 4
+    assert torch.all(demos.reward[demos.terminated] > 4.0)
+    assert torch.all(demos.reward[~demos.terminated] < 1.0)
+
+
 def test_transitions_come_from_acting_agents_and_end_at_arrival():
     policy, obs_config = load_nav_policy(BASE)
     scenario = load_scenario(SCENARIOS / "head_on_pair.yaml")
@@ -173,6 +204,22 @@ def test_train_expo_rejects_a_budget_below_learning_starts(tmp_path):
     assert "total_samples (10) must be >= learning_starts (100)" in completed.stderr
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("explore_noise", -0.1, "Args.explore_noise must be >= 0, got -0.1"),
+        ("demo_episodes", -1, "Args.demo_episodes must be >= 0, got -1"),
+        ("demo_fraction", 1.5, "Args.demo_fraction must be in [0, 1], got 1.5"),
+    ],
+)
+def test_train_expo_names_a_bad_option(tmp_path, field, value, message):
+    from fleetpilot.flow.train_expo import Args, train
+
+    args = Args(out=str(tmp_path / "x"), runs_dir=str(tmp_path / "runs"), progress=False)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        train(dataclasses.replace(args, **{field: value}))
+
+
 def test_while_the_base_acts_alone_only_the_q_ensemble_learns(tmp_path):
     from fleetpilot.flow.train_expo import Args, train
 
@@ -187,6 +234,10 @@ def test_while_the_base_acts_alone_only_the_q_ensemble_learns(tmp_path):
         critic_hidden=16,
         eval_interval=10_000,
         eval_episodes=1,
+        # EXPO's offline data and exploring around the base change what Q sees, not who learns.
+        demo_episodes=1,
+        offline_q_updates=2,
+        explore_noise=0.1,
         out=str(tmp_path / "expo"),
         runs_dir=str(tmp_path / "runs"),
         progress=False,
