@@ -1,10 +1,10 @@
 """Lifelong MAPF for robots in continuous space: the next grid waypoint of every robot.
 
 ROS-free core of the ``mapf_planner`` node. A :class:`GridFrame` places the grid in the world
-(row 0 is the top row, as in MovingAI and POGEMA maps; y grows upwards), robots and goals are
-snapped to the nearest free cells (distinct cells for distinct robots), any registered planner
-(``fleetpilot.mapf.planners``) picks one move per robot, the simulator's collision rule cancels
-conflicting moves, and each robot gets the centre of its next cell as its waypoint.
+(row 0 is the top row, as in MovingAI and POGEMA maps; y grows upwards), robots are placed on
+distinct free cells nearest to them and goals snapped to the nearest free cells, any registered
+planner (``fleetpilot.mapf.planners``) picks one move per robot, the simulator's collision rule
+cancels conflicting moves, and each robot gets the centre of its next cell as its waypoint.
 """
 
 from __future__ import annotations
@@ -74,6 +74,48 @@ def snap_to_free(grid: GridMap, cells: np.ndarray, distinct: bool) -> np.ndarray
     return snapped
 
 
+def robot_cells(grid: GridMap, frame: GridFrame, positions: np.ndarray) -> np.ndarray:
+    """(N, 2) distinct free (row, col) cells for robots at world ``positions`` (N, 2) [m].
+
+    Robot-cell pairs are taken nearest first, by the distance from the robot to the cell's
+    centre, among the free cells within two cells of the robot. Two robots inside one cell
+    thus keep their real order along an aisle: the nearer one gets the cell, the other the
+    neighbouring cell on its own side (first-come by index could put it on the far side of the
+    first, and a planner that believes the robots already passed each other never lets them).
+    Robots left without a nearby cell take the nearest free cell left anywhere.
+    """
+    count = len(positions)
+    raw = frame.to_cells(positions)
+    offsets = np.array([(dr, dc) for dr in range(-2, 3) for dc in range(-2, 3)])
+    candidates = raw[:, None, :] + offsets[None]  # (N, 25, 2)
+    rows, cols = candidates[..., 0], candidates[..., 1]
+    inside = (rows >= 0) & (rows < grid.height) & (cols >= 0) & (cols < grid.width)
+    usable = (
+        inside & grid.free[np.clip(rows, 0, grid.height - 1), np.clip(cols, 0, grid.width - 1)]
+    )
+    centres = frame.to_world(candidates.reshape(-1, 2)).reshape(count, -1, 2)
+    distance = np.linalg.norm(centres - positions[:, None, :], axis=2)
+    robot, slot = np.nonzero(usable)
+    order = np.argsort(distance[robot, slot], kind="stable")
+    cells = np.full((count, 2), -1, dtype=np.int64)
+    taken: set[tuple[int, int]] = set()
+    for index in order:
+        who, cell = robot[index], tuple(candidates[robot[index], slot[index]])
+        if cells[who, 0] < 0 and cell not in taken:
+            cells[who] = cell
+            taken.add(cell)
+    free_cells = np.argwhere(grid.free)
+    for who in np.flatnonzero(cells[:, 0] < 0):
+        left = np.array([tuple(cell) not in taken for cell in free_cells], dtype=bool)
+        if not left.any():
+            raise ValueError(f"map {grid.name!r}: more robots than free cells")
+        gaps = np.linalg.norm(frame.to_world(free_cells) - positions[who], axis=1)
+        choice = free_cells[np.flatnonzero(left)[np.argmin(gaps[left])]]
+        cells[who] = choice
+        taken.add(tuple(choice))
+    return cells
+
+
 class WaypointPlanner:
     """One registered MAPF planner driving robots through grid waypoints."""
 
@@ -98,7 +140,7 @@ class WaypointPlanner:
         goals = as_float_array("goals", goals, (len(robot_ids), 2))
         if not robot_ids:
             return np.zeros((0, 2))
-        cells = snap_to_free(self.grid, self.frame.to_cells(positions), distinct=True)
+        cells = robot_cells(self.grid, self.frame, positions)
         goal_cells = snap_to_free(self.grid, self.frame.to_cells(goals), distinct=False)
         if robot_ids != self._robots:
             self._planner.reset(self.grid, cells, goal_cells, self.seed)
