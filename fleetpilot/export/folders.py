@@ -2,7 +2,8 @@
 
 * a flow-policy folder: ``config.json`` with ``"format": "fleetpilot.flow.policy/1"``;
 * a GNN CBF tuner: ``tuner.yaml`` with ``kind: cbf_tuner_gnn``;
-* a Follower: ``config.json`` with the Follower's fields (``obs_radius``, ``hidden``).
+* a Follower: ``config.json`` with the Follower's fields (``obs_radius``, ``hidden``, optionally
+  ``previous_agents``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ KINDS = (FLOW_POLICY, CBF_TUNER_GNN, FOLLOWER)
 
 FLOW_FORMAT_PREFIX = "fleetpilot.flow.policy/"
 FOLLOWER_FIELDS = {"obs_radius", "hidden"}
+FOLLOWER_OPTIONAL_FIELDS = {"previous_agents"}
 
 
 def detect_kind(directory: str | Path) -> str:
@@ -49,7 +51,7 @@ def detect_kind(directory: str | Path) -> str:
             raise ValueError(f"{config}: expected a JSON object, got {type(document).__name__}")
         if str(document.get("format", "")).startswith(FLOW_FORMAT_PREFIX):
             return FLOW_POLICY
-        if set(document) == FOLLOWER_FIELDS:
+        if FOLLOWER_FIELDS <= set(document) <= FOLLOWER_FIELDS | FOLLOWER_OPTIONAL_FIELDS:
             return FOLLOWER
         raise ValueError(
             f"{config}: neither a flow policy (format {document.get('format')!r}, expected "

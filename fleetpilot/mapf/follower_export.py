@@ -35,15 +35,15 @@ class FollowerLogits(nn.Module):
 def random_observations(net: FollowerNet, batch: int, seed: int) -> torch.Tensor:
     """Observation-like inputs with the values the env writes (see ``local_observations``).
 
-    Channel 0: -1 blocked or off the map, 1 on the agent's path, else 0; channel 1: 1 where
-    another agent stands.
+    Channel 0: -1 blocked or off the map, 1 on the agent's path, else 0; channel 1 (and 2, where
+    the net observes earlier cells): 1 where an agent stands.
     """
     side = 2 * net.config.obs_radius + 1
     generator = torch.Generator().manual_seed(seed)
-    draws = torch.rand(batch, 2, side, side, generator=generator)
+    draws = torch.rand(batch, net.config.channels, side, side, generator=generator)
     grid = torch.where(draws[:, 0] < 0.25, -1.0, torch.where(draws[:, 0] > 0.9, 1.0, 0.0))
-    agents = (draws[:, 1] < 0.1).float()
-    return torch.stack([grid, agents], dim=1)
+    agents = (draws[:, 1:] < 0.1).float()
+    return torch.cat([grid.unsqueeze(1), agents], dim=1)
 
 
 def follower_export_spec(net: FollowerNet, seed: int = 0) -> ExportSpec:
@@ -60,7 +60,7 @@ def follower_export_spec(net: FollowerNet, seed: int = 0) -> ExportSpec:
         reference=lambda obs: net(obs)[0],
         description={
             "type": "follower",
-            "inputs": {"obs": ["agents", 2, side, side]},
+            "inputs": {"obs": ["agents", net.config.channels, side, side]},
             "outputs": {"logits": ["agents", NUM_ACTIONS]},
             "obs_radius": net.config.obs_radius,
         },

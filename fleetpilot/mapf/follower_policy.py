@@ -1,6 +1,6 @@
 """The learned Follower policy: a small network from a local observation to the 5 grid moves.
 
-A FollowerLite-sized model (Skrynnik et al. 2024): the (2, 2r+1, 2r+1) observation of
+A FollowerLite-sized model (Skrynnik et al. 2024): the (C, 2r+1, 2r+1) observation of
 :mod:`fleetpilot.mapf.observations` goes through an MLP to action logits and a value. Weights
 are stored with safetensors and the config as JSON, so loading runs no code.
 """
@@ -28,16 +28,28 @@ class FollowerNetConfig:
     Attributes:
         obs_radius: observation window radius r (window 2r+1).
         hidden: width of the two hidden layers.
+        previous_agents: observe where agents stood one step earlier (a third channel).
     """
 
     obs_radius: int = 3
     hidden: int = 64
+    previous_agents: bool = False
 
     def __post_init__(self) -> None:
         if self.obs_radius < 1:
             raise ValueError(f"FollowerNetConfig.obs_radius must be >= 1, got {self.obs_radius}")
         if self.hidden < 1:
             raise ValueError(f"FollowerNetConfig.hidden must be >= 1, got {self.hidden}")
+        if not isinstance(self.previous_agents, bool):
+            raise ValueError(
+                f"FollowerNetConfig.previous_agents must be true or false, got "
+                f"{self.previous_agents!r}"
+            )
+
+    @property
+    def channels(self) -> int:
+        """Observation channels: obstacles and path, agents, and optionally earlier agents."""
+        return 3 if self.previous_agents else 2
 
 
 class FollowerNet(nn.Module):
@@ -49,7 +61,7 @@ class FollowerNet(nn.Module):
         side = 2 * config.obs_radius + 1
         self.body = nn.Sequential(
             nn.Flatten(),
-            nn.Linear(2 * side * side, config.hidden),
+            nn.Linear(config.channels * side * side, config.hidden),
             nn.Tanh(),
             nn.Linear(config.hidden, config.hidden),
             nn.Tanh(),
@@ -61,7 +73,7 @@ class FollowerNet(nn.Module):
         """Logits and values.
 
         Args:
-            obs: (B, 2, 2r+1, 2r+1) float32.
+            obs: (B, C, 2r+1, 2r+1) float32, C = ``config.channels``.
 
         Returns:
             (logits (B, 5), value (B,)).
@@ -129,7 +141,7 @@ class FollowerPolicy:
         """The policy is memoryless; kept for the policy contract."""
 
     def logits(self, obs: np.ndarray) -> np.ndarray:
-        """Action logits, (N, 5) float32, computed in numpy from the (N, 2, S, S) observations."""
+        """Action logits, (N, 5) float32, computed in numpy from the (N, C, S, S) observations."""
         (w1, b1), (w2, b2), (w3, b3) = self._weights
         flat = np.ascontiguousarray(obs.reshape(len(obs), -1), dtype=np.float32)
         return mlp_logits(flat, w1, b1, w2, b2, w3, b3)
@@ -140,7 +152,7 @@ class FollowerPolicy:
         """Actions among the valid ones: greedy, or sampled from the policy when ``rng`` is given.
 
         Args:
-            obs: (N, 2, 2r+1, 2r+1) float32 observations.
+            obs: (N, C, 2r+1, 2r+1) float32 observations.
             mask: (N, 5) bool valid actions.
             rng: random generator for sampling; None means greedy.
 

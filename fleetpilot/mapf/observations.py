@@ -4,7 +4,10 @@ Each agent sees a (2r+1) x (2r+1) window centred on itself, two channels (as in 
 
 * channel 0: -1 on obstacles and outside the map, +1 on the cells of its own planned path
   (from the next cell on, stopping at the first path cell outside the window), 0 elsewhere;
-* channel 1: 1 where another agent stands, 0 elsewhere.
+* channel 1: 1 where another agent stands, 0 elsewhere;
+* channel 2 (optional, :func:`follower_observations` with ``previous_agents``): 1 where any
+  agent, itself included, stood one step earlier. Two frames show which way neighbours move,
+  which one frame of a memoryless policy cannot.
 """
 
 from __future__ import annotations
@@ -58,6 +61,40 @@ def local_observations(
                 break
             out[agent, 0, dr + radius, dc + radius] = 1.0
     return out
+
+
+@numba.njit(cache=True)
+def occupancy_windows(
+    height: int, width: int, centres: np.ndarray, cells: np.ndarray, radius: int
+) -> np.ndarray:
+    """(N, 1, 2r+1, 2r+1) float32: 1 where one of ``cells`` (flat) lies in each centre's window."""
+    size = 2 * radius + 1
+    out = np.zeros((centres.size, 1, size, size), dtype=np.float32)
+    for agent in range(centres.size):
+        row, col = centres[agent] // width, centres[agent] % width
+        for cell in cells:
+            dr, dc = cell // width - row, cell % width - col
+            if abs(dr) <= radius and abs(dc) <= radius:
+                out[agent, 0, dr + radius, dc + radius] = 1.0
+    return out
+
+
+def follower_observations(
+    free: np.ndarray,
+    width: int,
+    positions: np.ndarray,
+    previous: np.ndarray,
+    paths: np.ndarray,
+    radius: int,
+    previous_agents: bool,
+) -> np.ndarray:
+    """The Follower's observations: :func:`local_observations`, plus the agents' cells of one
+    step earlier (``previous``, flat) as a third channel when ``previous_agents``."""
+    obs = local_observations(free, width, positions, paths, radius)
+    if not previous_agents:
+        return obs
+    earlier = occupancy_windows(free.size // width, width, positions, previous, radius)
+    return np.concatenate([obs, earlier], axis=1)
 
 
 @numba.njit(cache=True)

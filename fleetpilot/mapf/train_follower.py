@@ -21,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from fleetpilot.learn.cli_args import add_dataclass_arguments, dataclass_from_args
 from fleetpilot.mapf.generators import generate_map
-from fleetpilot.mapf.observations import local_observations, valid_action_mask
+from fleetpilot.mapf.observations import follower_observations, valid_action_mask
 from fleetpilot.mapf.planners.base import actions_towards, flat_cells
 from fleetpilot.mapf.planners.follower_planner import FollowerPlanner
 from fleetpilot.mapf.simulator import LifelongSim, SimConfig
@@ -52,6 +53,8 @@ class TrainFollowerConfig:
     """Observation window radius (4: a 9x9 window; FollowerLite uses 3, Follower 5)."""
     hidden: int = 128
     """Hidden layer width."""
+    previous_agents: bool = False
+    """Also observe where agents stood one step earlier (a third observation channel)."""
     learning_rate: float = 1e-3
     """Adam learning rate (linearly annealed to 0)."""
     gamma: float = 0.95
@@ -131,6 +134,7 @@ class FollowerTrainingEnvs:
         self.sims: list[LifelongSim] = [None] * config.num_envs
         self.planners = [FollowerPlanner() for _ in range(config.num_envs)]
         self.subgoals = [None] * config.num_envs
+        self.previous = [None] * config.num_envs
         self.finished_throughputs: list[float] = []
         for env in range(config.num_envs):
             self._reset(env)
@@ -156,9 +160,10 @@ class FollowerTrainingEnvs:
             raise ValueError(f"no map from {specs} holds {self.agents[env]} agents")
         self.sims[env] = sim
         self.planners[env].reset(grid, sim.positions.copy(), sim.goals.copy(), seed)
+        self.previous[env] = flat_cells(sim.positions, grid.width)
 
     def observe(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Replan; returns (obs (B, 2, S, S), masks (B, 5), path-following actions (B,))."""
+        """Replan; returns (obs (B, C, S, S), masks (B, 5), path-following actions (B,))."""
         obs, masks, expert = [], [], []
         for env, sim in enumerate(self.sims):
             grid = sim.grid
@@ -167,10 +172,17 @@ class FollowerTrainingEnvs:
             nxt = self.planners[env].plan(sim.positions.copy(), sim.goals.copy())
             self.subgoals[env] = nxt
             obs.append(
-                local_observations(
-                    free, grid.width, current, self.planners[env].paths, self.config.obs_radius
+                follower_observations(
+                    free,
+                    grid.width,
+                    current,
+                    self.previous[env],
+                    self.planners[env].paths,
+                    self.config.obs_radius,
+                    self.config.previous_agents,
                 )
             )
+            self.previous[env] = current
             masks.append(valid_action_mask(free, grid.width, current))
             expert.append(actions_towards(current, nxt, grid.width))
         return np.concatenate(obs), np.concatenate(masks), np.concatenate(expert)
@@ -202,6 +214,7 @@ def train(config: TrainFollowerConfig) -> dict:
     from torch.nn import functional
     from torch.utils.tensorboard import SummaryWriter
 
+    from fleetpilot.learn.run_logging import fresh_run_directory
     from fleetpilot.mapf.follower_policy import (
         FollowerNet,
         FollowerNetConfig,
@@ -214,17 +227,23 @@ def train(config: TrainFollowerConfig) -> dict:
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     name = run_name(config)
-    writer = SummaryWriter(str(Path(config.out_dir) / name))
+    writer = SummaryWriter(str(fresh_run_directory(config.out_dir, name)))
     writer.add_text("config", json.dumps(dataclasses.asdict(config)))
 
     envs = FollowerTrainingEnvs(config, rng)
-    net = FollowerNet(FollowerNetConfig(obs_radius=config.obs_radius, hidden=config.hidden))
+    net = FollowerNet(
+        FollowerNetConfig(
+            obs_radius=config.obs_radius,
+            hidden=config.hidden,
+            previous_agents=config.previous_agents,
+        )
+    )
     optimizer = torch.optim.Adam(net.parameters(), lr=config.learning_rate, eps=1e-5)
     steps_per_update = config.rollout_steps * envs.num_agents
     num_updates = max(1, config.total_agent_steps // steps_per_update)
     side = 2 * config.obs_radius + 1
     shape = (config.rollout_steps, envs.num_agents)
-    buffer_obs = torch.zeros(shape + (2, side, side))
+    buffer_obs = torch.zeros(shape + (net.config.channels, side, side))
     buffer_masks = torch.zeros(shape + (5,), dtype=torch.bool)
     buffer_actions = torch.zeros(shape, dtype=torch.long)
     buffer_expert = torch.zeros(shape, dtype=torch.long)
@@ -352,20 +371,12 @@ def train(config: TrainFollowerConfig) -> dict:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    for field in dataclasses.fields(TrainFollowerConfig):
-        flag = "--" + field.name.replace("_", "-")
-        kind = {"int": int, "float": float, "str": str}[field.type]
-        parser.add_argument(
-            flag, type=kind, default=field.default, help=f"default {field.default}"
-        )
+    add_dataclass_arguments(parser, TrainFollowerConfig)
 
 
 def main(args: argparse.Namespace) -> int:
-    fields = {
-        field.name: getattr(args, field.name) for field in dataclasses.fields(TrainFollowerConfig)
-    }
     try:
-        config = TrainFollowerConfig(**fields)
+        config = dataclass_from_args(TrainFollowerConfig, args)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -127,3 +127,14 @@ def test_export_command_names_a_folder_without_a_recognisable_policy(tmp_path, c
     (tmp_path / "config.json").write_text(json.dumps({"format": "other/1"}))
     with pytest.raises(ValueError, match="neither a flow policy"):
         detect_kind(tmp_path)
+
+
+def test_a_follower_folder_with_the_previous_agents_field_is_recognised(tmp_path):
+    from fleetpilot.mapf.follower_policy import FollowerNet, FollowerNetConfig, FollowerPolicy
+
+    config = FollowerNetConfig(obs_radius=2, hidden=8, previous_agents=True)
+    FollowerPolicy(FollowerNet(config)).save_pretrained(tmp_path)
+    assert detect_kind(tmp_path) == "follower"
+    (tmp_path / "config.json").write_text('{"obs_radius": 2, "hidden": 8, "colour": "red"}')
+    with pytest.raises(ValueError, match="neither a flow policy"):
+        detect_kind(tmp_path)

@@ -12,8 +12,14 @@ import torch
 from fleetpilot.mapf.follower_policy import FollowerNet, FollowerNetConfig, FollowerPolicy
 from fleetpilot.mapf.generators import generate_map
 from fleetpilot.mapf.grid_map import MOVES
-from fleetpilot.mapf.observations import local_observations, valid_action_mask
+from fleetpilot.mapf.observations import (
+    follower_observations,
+    local_observations,
+    occupancy_windows,
+    valid_action_mask,
+)
 from fleetpilot.mapf.planners import make_planner
+from fleetpilot.mapf.planners.base import flat_cells
 from fleetpilot.mapf.simulator import LifelongSim, SimConfig
 from fleetpilot.mapf.string_maps import parse_string_map
 
@@ -39,6 +45,43 @@ def test_local_observation_channels_on_a_hand_made_map():
     assert mask.tolist() == [[True, False, True, False, True], [True, True, False, True, True]]
 
 
+def test_previous_agents_channel_shows_where_agents_stood_one_step_earlier():
+    grid = parse_string_map("#....\n.....\n..#..\n.....")
+    free, width = grid.free.reshape(-1), 5
+    positions = np.array([1 * 5 + 1, 1 * 5 + 2])  # agents at (1,1) and (1,2)
+    previous = np.array([0 * 5 + 1, 1 * 5 + 3])  # one step earlier: (0,1) and (1,3)
+    paths = np.full((2, 2), -1)
+    without = follower_observations(free, width, positions, previous, paths, 1, False)
+    assert np.array_equal(without, local_observations(free, width, positions, paths, 1))
+    obs = follower_observations(free, width, positions, previous, paths, 1, True)
+    assert obs.shape == (2, 3, 3, 3)
+    assert np.array_equal(obs[:, :2], without)
+    # Agent 0 came down from (0,1); agent 1's earlier cell (1,3) is outside agent 0's window.
+    assert obs[0, 2].tolist() == [[0, 1, 0], [0, 0, 0], [0, 0, 0]]
+    # Agent 1 came from its right; agent 0's earlier cell (0,1) is its upper-left corner.
+    assert obs[1, 2].tolist() == [[1, 0, 0], [0, 0, 1], [0, 0, 0]]
+
+
+def test_a_previous_agents_policy_reads_three_channels_and_round_trips(tmp_path):
+    torch.manual_seed(0)
+    config = FollowerNetConfig(obs_radius=2, hidden=16, previous_agents=True)
+    policy = FollowerPolicy(FollowerNet(config))
+    assert config.channels == 3
+    policy.save_pretrained(tmp_path)
+    loaded = FollowerPolicy.from_pretrained(tmp_path)
+    assert loaded.config == config
+    obs = np.random.default_rng(0).uniform(-1, 1, (6, 3, 5, 5)).astype(np.float32)
+    with torch.no_grad():
+        expected = policy.net(torch.from_numpy(obs))[0].numpy()
+    assert np.allclose(loaded.logits(obs), expected, atol=1e-5)
+    # The third channel matters to the network (it is not silently dropped).
+    changed = obs.copy()
+    changed[:, 2] = 0.0
+    assert not np.allclose(loaded.logits(changed), expected, atol=1e-5)
+    with pytest.raises(ValueError, match="previous_agents must be true or false, got 'yes'"):
+        FollowerNetConfig(previous_agents="yes")
+
+
 def test_policy_save_load_round_trip(tmp_path):
     torch.manual_seed(0)
     policy = FollowerPolicy(FollowerNet(FollowerNetConfig(obs_radius=2, hidden=16)))
@@ -58,9 +101,11 @@ def test_policy_save_load_round_trip(tmp_path):
         FollowerPolicy.from_pretrained(tmp_path / "missing")
 
 
-def test_follower_planner_with_any_weights_keeps_agents_on_free_cells(tmp_path):
+@pytest.mark.parametrize("previous_agents", [False, True])
+def test_follower_planner_with_any_weights_keeps_agents_on_free_cells(tmp_path, previous_agents):
     torch.manual_seed(1)
-    FollowerPolicy(FollowerNet(FollowerNetConfig())).save_pretrained(tmp_path)
+    config = FollowerNetConfig(previous_agents=previous_agents)
+    FollowerPolicy(FollowerNet(config)).save_pretrained(tmp_path)
     grid = generate_map("maze:15x15", 3)
     sim = LifelongSim(grid, SimConfig(num_agents=20, max_steps=30, seed=3))
     planner = make_planner("follower", policy_dir=str(tmp_path))
@@ -69,6 +114,28 @@ def test_follower_planner_with_any_weights_keeps_agents_on_free_cells(tmp_path):
         actions = planner.act(sim.positions.copy(), sim.goals.copy())
         assert np.all(grid.is_free(sim.positions + MOVES[actions]))
         sim.step(actions)
+
+
+def test_the_follower_planner_observes_the_cells_of_the_step_before(tmp_path):
+    torch.manual_seed(1)
+    config = FollowerNetConfig(obs_radius=2, previous_agents=True)
+    FollowerPolicy(FollowerNet(config)).save_pretrained(tmp_path)
+    grid = generate_map("maze:15x15", 3)
+    sim = LifelongSim(grid, SimConfig(num_agents=20, max_steps=30, seed=3))
+    planner = make_planner("follower", policy_dir=str(tmp_path))
+    planner.reset(grid, sim.positions.copy(), sim.goals.copy(), 3)
+    before = flat_cells(sim.positions, grid.width)
+    first, mask = planner.observe(sim.positions.copy(), sim.goals.copy())
+    # On the first step the earlier cells are the start cells.
+    expected = occupancy_windows(grid.height, grid.width, before, before, 2)
+    assert np.array_equal(first[:, 2:], expected)
+    sim.step(planner.policy.select_action(first, mask))
+    now = flat_cells(sim.positions, grid.width)
+    assert not np.array_equal(before, now)
+    second, _ = planner.observe(sim.positions.copy(), sim.goals.copy())
+    assert np.array_equal(
+        second[:, 2:], occupancy_windows(grid.height, grid.width, now, before, 2)
+    )
 
 
 def test_train_follower_smoke(tmp_path):

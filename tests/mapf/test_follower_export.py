@@ -54,3 +54,19 @@ def test_onnx_logits_give_the_deployed_greedy_actions(exported):
     (logits,) = run_onnx(onnx_session(out / "follower.onnx"), ["obs"], (obs,))
     actions = np.where(mask, logits.numpy(), -np.inf).argmax(axis=-1)
     np.testing.assert_array_equal(actions, policy.select_action(obs.numpy(), mask))
+
+
+def test_a_previous_agents_follower_exports_its_three_channels(tmp_path):
+    pytest.importorskip("onnx", reason="onnx is an optional export dependency")
+    pytest.importorskip("onnxruntime", reason="onnxruntime is an optional export dependency")
+    from fleetpilot.mapf.follower_policy import FollowerNet, FollowerNetConfig
+
+    torch.manual_seed(0)
+    net = FollowerNet(FollowerNetConfig(obs_radius=2, hidden=16, previous_agents=True)).eval()
+    report = export_spec(follower_export_spec(net), tmp_path)
+    assert report["inputs"]["obs"] == ["agents", 3, 5, 5]
+    obs = random_observations(net, 7, seed=3)
+    assert obs.shape == (7, 3, 5, 5) and obs[:, 2].sum() > 0
+    (logits,) = run_onnx(onnx_session(tmp_path / "follower.onnx"), ["obs"], (obs,))
+    with torch.no_grad():
+        torch.testing.assert_close(logits, net(obs)[0], **TOLERANCE)

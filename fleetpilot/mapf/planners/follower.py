@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from fleetpilot.mapf.grid_map import GridMap
-from fleetpilot.mapf.observations import local_observations, valid_action_mask
+from fleetpilot.mapf.observations import follower_observations, valid_action_mask
 from fleetpilot.mapf.planners.base import flat_cells
 from fleetpilot.mapf.planners.follower_planner import FollowerPlanner, FollowerPlannerConfig
 
@@ -56,17 +56,29 @@ class FollowerPolicyPlanner:
         self._grid = grid
         self._free = grid.free.reshape(-1)
         self._planner.reset(grid, positions, goals, seed)
+        self._previous = flat_cells(positions, grid.width)
         self.policy.reset()
         self._rng = np.random.default_rng(seed) if self.config.sample else None
 
     def observe(self, positions: np.ndarray, goals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Replan and build (observations (N, 2, S, S) float32, valid-action mask (N, 5))."""
+        """Replan and build (observations (N, C, S, S) float32, valid-action mask (N, 5)).
+
+        Called once per step: the agents' cells are remembered as the next step's earlier ones.
+        """
         width = self._grid.width
         current = flat_cells(positions, width)
         self._planner.plan(positions, goals)
-        obs = local_observations(
-            self._free, width, current, self._planner.paths, self.policy.config.obs_radius
+        config = self.policy.config
+        obs = follower_observations(
+            self._free,
+            width,
+            current,
+            self._previous,
+            self._planner.paths,
+            config.obs_radius,
+            config.previous_agents,
         )
+        self._previous = current
         return obs, valid_action_mask(self._free, width, current)
 
     def act(self, positions: np.ndarray, goals: np.ndarray) -> np.ndarray:
