@@ -28,7 +28,7 @@ def exported(tmp_path_factory):
 
 def test_report_differences_are_within_tolerance(exported):
     _, _, report = exported
-    assert report["inputs"]["obs"] == ["agents", 2, 9, 9]
+    assert report["inputs"]["obs"] == ["agents", 3, 9, 9]  # two frames of agents
     for entry in report["formats"].values():
         assert entry["max_abs_diff"] < 1e-4  # logits are O(10): ~1e-5 relative
 
