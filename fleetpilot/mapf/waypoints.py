@@ -104,15 +104,18 @@ def robot_cells(grid: GridMap, frame: GridFrame, positions: np.ndarray) -> np.nd
         if cells[who, 0] < 0 and cell not in taken:
             cells[who] = cell
             taken.add(cell)
-    free_cells = np.argwhere(grid.free)
-    for who in np.flatnonzero(cells[:, 0] < 0):
+    homeless = np.flatnonzero(cells[:, 0] < 0)
+    if len(homeless):
+        free_cells = np.argwhere(grid.free)
+        free_centres = frame.to_world(free_cells)
         left = np.array([tuple(cell) not in taken for cell in free_cells], dtype=bool)
-        if not left.any():
-            raise ValueError(f"map {grid.name!r}: more robots than free cells")
-        gaps = np.linalg.norm(frame.to_world(free_cells) - positions[who], axis=1)
-        choice = free_cells[np.flatnonzero(left)[np.argmin(gaps[left])]]
-        cells[who] = choice
-        taken.add(tuple(choice))
+        for who in homeless:
+            if not left.any():
+                raise ValueError(f"map {grid.name!r}: more robots than free cells")
+            gaps = np.where(left, np.linalg.norm(free_centres - positions[who], axis=1), np.inf)
+            choice = int(np.argmin(gaps))
+            cells[who] = free_cells[choice]
+            left[choice] = False
     return cells
 
 
