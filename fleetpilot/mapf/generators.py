@@ -1,4 +1,4 @@
-"""Seeded map generators (random, maze, warehouse) and the ``family:WxH:param`` spec registry.
+"""Seeded map generators (random, maze, city, warehouse) and the ``family:WxH:param`` registry.
 
 ``random`` draws each cell as an obstacle with probability ``density`` using exactly POGEMA's
 generator call, so ``random_map(h, w, d, seed)`` equals POGEMA's own map for that seed.
@@ -79,6 +79,32 @@ def maze_map(height: int, width: int, seed: int, loop_fraction: float = 0.65) ->
     return GridMap(blocked=blocked, name=f"maze:{width}x{height}:{loop_fraction}:seed{seed}")
 
 
+def city_map(height: int, width: int, density: float, seed: int) -> GridMap:
+    """Street-map-like layout: rectangular building blocks scattered until ``density`` is covered.
+
+    Overlapping rectangles merge into the irregular blocks of city cut-outs (MovingAI's street
+    maps), with open squares and streets of varying width between them, unlike the scattered
+    single cells of ``random_map``.
+
+    Args:
+        height: rows.
+        width: columns.
+        density: share of cells to cover with buildings, in [0, 0.9].
+        seed: the numpy ``default_rng`` seed.
+    """
+    if not 0.0 <= density <= 0.9:
+        raise ValueError(f"density must be in [0, 0.9], got {density}")
+    _check_size(height, width)
+    rng = np.random.default_rng(seed)
+    blocked = np.zeros((height, width), dtype=bool)
+    longest = max(2, min(height, width) // 6)
+    while blocked.mean() < density:
+        rows, cols = rng.integers(2, longest + 1, size=2)
+        top, left = rng.integers(0, height - rows + 1), rng.integers(0, width - cols + 1)
+        blocked[top : top + rows, left : left + cols] = True
+    return GridMap(blocked=blocked, name=f"city:{width}x{height}:{density}:seed{seed}")
+
+
 def warehouse_map(
     shelf_rows: int = 8,
     shelf_columns: int = 3,
@@ -151,6 +177,13 @@ def _maze_from_spec(args: list[str], spec: str, seed: int) -> GridMap:
     return maze_map(height, width, seed, loop_fraction)
 
 
+def _city_from_spec(args: list[str], spec: str, seed: int) -> GridMap:
+    if len(args) != 2:
+        raise ValueError(f"map spec {spec!r}: expected city:WIDTHxHEIGHT:DENSITY")
+    height, width = _parse_size(args[0], spec)
+    return city_map(height, width, float(args[1]), seed)
+
+
 def _warehouse_from_spec(args: list[str], spec: str, seed: int) -> GridMap:
     del seed  # the layout is fixed; episodes differ by their start/goal draws
     if len(args) > 1:
@@ -165,6 +198,7 @@ def _warehouse_from_spec(args: list[str], spec: str, seed: int) -> GridMap:
 MAP_FAMILIES: dict[str, Callable[[list[str], str, int], GridMap]] = {
     "random": _random_from_spec,
     "maze": _maze_from_spec,
+    "city": _city_from_spec,
     "warehouse": _warehouse_from_spec,
 }
 

@@ -67,15 +67,27 @@ def local_observations(
 def occupancy_windows(
     height: int, width: int, centres: np.ndarray, cells: np.ndarray, radius: int
 ) -> np.ndarray:
-    """(N, 1, 2r+1, 2r+1) float32: 1 where one of ``cells`` (flat) lies in each centre's window."""
+    """(N, 1, 2r+1, 2r+1) float32: 1 where one of ``cells`` (flat) lies in each centre's window.
+
+    Marks the cells on a map-sized array first, so the cost is O(cells + N (2r+1)^2), not N x
+    cells.
+    """
     size = 2 * radius + 1
     out = np.zeros((centres.size, 1, size, size), dtype=np.float32)
+    occupied = np.zeros(height * width, dtype=np.bool_)
+    for cell in cells:
+        if 0 <= cell < occupied.size:
+            occupied[cell] = True
     for agent in range(centres.size):
         row, col = centres[agent] // width, centres[agent] % width
-        for cell in cells:
-            dr, dc = cell // width - row, cell % width - col
-            if abs(dr) <= radius and abs(dc) <= radius:
-                out[agent, 0, dr + radius, dc + radius] = 1.0
+        for dr in range(-radius, radius + 1):
+            r = row + dr
+            if r < 0 or r >= height:
+                continue
+            for dc in range(-radius, radius + 1):
+                c = col + dc
+                if 0 <= c < width and occupied[r * width + c]:
+                    out[agent, 0, dr + radius, dc + radius] = 1.0
     return out
 
 

@@ -77,6 +77,9 @@ class TrainFollowerConfig:
     """Initial updates that imitate the path-following move instead of PPO."""
     intrinsic_reward: float = 0.01
     """Reward for reaching the sub-goal (next cell of the previous path)."""
+    neighbour_reward_share: float = 0.0
+    """Share of each agent's reward replaced by the mean reward of the agents inside its
+    observation window (itself included): an agent also gains when it lets others pass."""
     torch_threads: int = 1
     """Torch intra-op threads (the machine is shared)."""
     out_dir: str = "runs"
@@ -100,6 +103,11 @@ class TrainFollowerConfig:
             raise ValueError(
                 "TrainFollowerConfig.time_budget_minutes must be in (0, 60], got "
                 f"{self.time_budget_minutes}"
+            )
+        if not 0 <= self.neighbour_reward_share <= 1:
+            raise ValueError(
+                "TrainFollowerConfig.neighbour_reward_share must be in [0, 1], got "
+                f"{self.neighbour_reward_share}"
             )
         for name in ("gamma", "gae_lambda", "clip"):
             if not 0 < getattr(self, name) <= 1:
@@ -196,12 +204,22 @@ class FollowerTrainingEnvs:
             sim.step(actions[low:high])
             reached = flat_cells(sim.positions, sim.grid.width) == self.subgoals[env]
             moved_goal = reached & (self.subgoals[env] >= 0)
-            rewards[low:high] = self.config.intrinsic_reward * moved_goal
+            own = self.config.intrinsic_reward * moved_goal.astype(np.float32)
+            rewards[low:high] = self._share_with_neighbours(sim.positions, own)
             if sim.done:
                 self.finished_throughputs.append(sim.throughput)
                 dones[low:high] = 1.0
                 self._reset(env)
         return rewards, dones
+
+    def _share_with_neighbours(self, positions: np.ndarray, own: np.ndarray) -> np.ndarray:
+        share = self.config.neighbour_reward_share
+        if share == 0.0:
+            return own
+        gaps = np.abs(positions[:, None, :] - positions[None, :, :]).max(axis=-1)
+        window = (gaps <= self.config.obs_radius).astype(np.float32)
+        neighbour_mean = window @ own / window.sum(axis=1)
+        return (1.0 - share) * own + share * neighbour_mean
 
 
 def run_name(config: TrainFollowerConfig) -> str:

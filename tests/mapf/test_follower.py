@@ -165,6 +165,24 @@ def test_train_follower_smoke(tmp_path):
     assert "time_budget_minutes must be in (0, 60], got 90" in bad.stderr
 
 
+def test_neighbour_reward_share_mixes_in_the_mean_reward_inside_the_window():
+    from fleetpilot.mapf.train_follower import FollowerTrainingEnvs, TrainFollowerConfig
+
+    config = TrainFollowerConfig(
+        num_envs=1, agents_per_env="3", map_specs="random:10x10:0.1", obs_radius=2,
+        neighbour_reward_share=0.5,
+    )  # fmt: skip
+    envs = FollowerTrainingEnvs(config, np.random.default_rng(0))
+    positions = np.array([[0, 0], [2, 2], [0, 5]])
+    own = np.array([0.01, 0.0, 0.0], dtype=np.float32)
+    # Agents 0 and 1 see each other (Chebyshev distance 2); agent 2 sees nobody.
+    shared = envs._share_with_neighbours(positions, own)
+    np.testing.assert_allclose(shared, [0.0075, 0.0025, 0.0], atol=1e-9)
+    assert shared.sum() == pytest.approx(own.sum())  # only redistributed here
+    with pytest.raises(ValueError, match="neighbour_reward_share must be in \\[0, 1\\], got 1.5"):
+        TrainFollowerConfig(neighbour_reward_share=1.5)
+
+
 def test_numpy_inference_matches_the_torch_network():
     torch.manual_seed(2)
     policy = FollowerPolicy(FollowerNet(FollowerNetConfig(obs_radius=3, hidden=32)))

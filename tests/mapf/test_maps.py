@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 
 from fleetpilot.mapf.errors import MapFormatError
-from fleetpilot.mapf.generators import generate_map, maze_map, random_map, warehouse_map
+from fleetpilot.mapf.generators import (
+    city_map,
+    generate_map,
+    maze_map,
+    random_map,
+    warehouse_map,
+)
 from fleetpilot.mapf.movingai import (
     ScenarioTask,
     format_map,
@@ -113,6 +119,29 @@ def test_generators_are_seeded_and_shaped():
         generate_map("forest:10x10", 0)
     with pytest.raises(ValueError, match="density must be in"):
         generate_map("random:10x10:1.5", 0)
+
+
+def test_city_maps_are_seeded_blocks_covering_the_density():
+    a, b = city_map(64, 64, 0.3, seed=4), generate_map("city:64x64:0.3", 4)
+    assert a.blocked.shape == (64, 64) and np.array_equal(a.blocked, b.blocked)
+    assert not np.array_equal(a.blocked, city_map(64, 64, 0.3, seed=5).blocked)
+    # Covered up to the density by the last block (at most 10x10 cells on a 64x64 map).
+    assert 0.3 <= a.blocked.mean() < 0.3 + 100 / 64**2
+
+    # Buildings, not scattered cells: almost every blocked cell has a blocked neighbour
+    # on each axis, which an independent random map at the same density rarely gives.
+    def clustered(grid):
+        padded = np.pad(grid.blocked, 1)
+        core = padded[1:-1, 1:-1]
+        vertical = padded[:-2, 1:-1] | padded[2:, 1:-1]
+        horizontal = padded[1:-1, :-2] | padded[1:-1, 2:]
+        return (core & vertical & horizontal).sum() / core.sum()
+
+    assert clustered(a) > 0.95 > 0.3 > clustered(random_map(64, 64, 0.3, 4))
+    with pytest.raises(ValueError, match="density must be in \\[0, 0.9\\], got 0.95"):
+        generate_map("city:64x64:0.95", 0)
+    with pytest.raises(ValueError, match="expected city:WIDTHxHEIGHT:DENSITY"):
+        generate_map("city:64x64", 0)
 
 
 def test_occupancy_grid_round_trip_and_thresholds():
