@@ -27,6 +27,7 @@ from fleetpilot.mapf.generators import generate_map  # noqa: E402
 from fleetpilot.mapf.grid_map import GridMap  # noqa: E402
 from fleetpilot.mapf.movingai import read_map  # noqa: E402
 from fleetpilot.mapf.planners import PLANNERS, make_planner  # noqa: E402
+from fleetpilot.mapf.planners.base import LEARNED_PLANNERS  # noqa: E402
 from fleetpilot.mapf.simulator import SimConfig, run_episode  # noqa: E402
 
 CUTOUTS = sorted((ROOT / "sim" / "maps" / "movingai-cutouts-64").glob("*.map"))
@@ -124,17 +125,19 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=256)
     parser.add_argument(
         "--planners",
-        default="astar,follower-planner,follower,pibt,pibt-traffic",
-        help="comma-separated planner names (follower is skipped if policies/follower is absent)",
+        default="astar,follower-planner,follower,follower-pibt,pibt,pibt-traffic",
+        help="comma-separated planner names (learned ones are skipped without policies/follower)",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "benchmarks")
     args = parser.parse_args()
     seeds = list(range(2 if args.quick else args.seeds))
     steps = 32 if args.quick else args.steps
     planners = args.planners.split(",")
-    if "follower" in planners and not (ROOT / "policies" / "follower" / "config.json").exists():
-        print("policies/follower not found: skipping the learned follower", file=sys.stderr)
-        planners.remove("follower")
+    if not (ROOT / "policies" / "follower" / "config.json").exists():
+        learned = [name for name in planners if name in LEARNED_PLANNERS]
+        if learned:
+            print(f"policies/follower not found: skipping {learned}", file=sys.stderr)
+        planners = [name for name in planners if name not in LEARNED_PLANNERS]
     unknown = [name for name in planners if name not in PLANNERS]
     if unknown:
         parser.error(f"unknown planners {unknown}; known: {list(PLANNERS)}")

@@ -188,16 +188,22 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="1 seed x 32 steps, smoke test")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=256)
-    parser.add_argument("--planners", default="follower-planner,follower,pibt,pibt-traffic")
+    parser.add_argument(
+        "--planners", default="follower-planner,follower,follower-pibt,pibt,pibt-traffic"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "benchmarks")
     args = parser.parse_args()
     if args.serve:
         return serve()
     sys.path.insert(0, str(ROOT))
+    from fleetpilot.mapf.planners.base import LEARNED_PLANNERS
+
     planners = args.planners.split(",")
-    if "follower" in planners and not (ROOT / "policies" / "follower" / "config.json").exists():
-        print("policies/follower not found: skipping the learned follower", file=sys.stderr)
-        planners.remove("follower")
+    if not (ROOT / "policies" / "follower" / "config.json").exists():
+        learned = [name for name in planners if name in LEARNED_PLANNERS]
+        if learned:
+            print(f"policies/follower not found: skipping {learned}", file=sys.stderr)
+        planners = [name for name in planners if name not in LEARNED_PLANNERS]
     server = PogemaProcess(ensure_venv())
     seeds = range(1 if args.quick else args.seeds)
     steps = 32 if args.quick else args.steps

@@ -49,7 +49,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument(
         "--generate",
         metavar="SPEC",
-        help="generate one map per seed: random:WxH:DENSITY, maze:WxH[:LOOPS] or warehouse",
+        help=(
+            "generate one map per seed: random:WxH:DENSITY, maze:WxH[:LOOPS], "
+            "city:WxH:DENSITY or warehouse"
+        ),
     )
     parser.add_argument("--agents", type=int, required=True, help="number of agents")
     parser.add_argument(

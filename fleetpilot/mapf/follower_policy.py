@@ -146,6 +146,12 @@ class FollowerPolicy:
         flat = np.ascontiguousarray(obs.reshape(len(obs), -1), dtype=np.float32)
         return mlp_logits(flat, w1, b1, w2, b2, w3, b3)
 
+    def log_probs(self, obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """(N, 5) float64 log-probabilities of the valid actions (-inf for the others)."""
+        logits = np.where(mask, self.logits(obs).astype(np.float64), -np.inf)
+        shifted = logits - logits.max(axis=-1, keepdims=True)
+        return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
     def select_action(
         self, obs: np.ndarray, mask: np.ndarray, rng: np.random.Generator | None = None
     ) -> np.ndarray:

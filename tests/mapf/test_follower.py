@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from fleetpilot.mapf.collisions import resolve_moves
 from fleetpilot.mapf.follower_policy import FollowerNet, FollowerNetConfig, FollowerPolicy
 from fleetpilot.mapf.generators import generate_map
 from fleetpilot.mapf.grid_map import MOVES
@@ -114,6 +115,50 @@ def test_follower_planner_with_any_weights_keeps_agents_on_free_cells(tmp_path, 
         actions = planner.act(sim.positions.copy(), sim.goals.copy())
         assert np.all(grid.is_free(sim.positions + MOVES[actions]))
         sim.step(actions)
+
+
+@pytest.mark.parametrize("spec", ["random:16x16:0.25", "warehouse"])
+def test_the_shielded_follower_proposes_conflict_free_moves(spec):
+    grid = generate_map(spec, 4)
+    agents = 120 if spec == "warehouse" else 70
+    sim = LifelongSim(grid, SimConfig(num_agents=agents, max_steps=40, seed=4))
+    planner = make_planner("follower-pibt")
+    planner.reset(grid, sim.positions.copy(), sim.goals.copy(), 4)
+    occupant = np.full(grid.free.size, -1, dtype=np.int64)
+    while not sim.done:
+        actions = planner.act(sim.positions.copy(), sim.goals.copy())
+        current = flat_cells(sim.positions, grid.width)
+        target = sim.positions + MOVES[actions]
+        assert np.all(grid.is_free(target))
+        proposed = flat_cells(target, grid.width)
+        # The simulator's collision rule keeps every proposed move: no vertex or swap conflict.
+        resolved = resolve_moves(current, proposed, grid.free.reshape(-1), occupant)
+        assert np.array_equal(resolved, proposed)
+        sim.step(actions)
+    assert sim.goals_reached > 0
+
+
+def test_without_a_cost_to_go_a_lone_shielded_agent_takes_the_policy_move():
+    grid = generate_map("random:16x16:0.2", 5)
+    sim = LifelongSim(grid, SimConfig(num_agents=1, max_steps=30, seed=5))
+    shielded = make_planner("follower-pibt", shield_heuristic_weight=0.0)
+    plain = make_planner("follower")
+    for planner in (shielded, plain):
+        planner.reset(grid, sim.positions.copy(), sim.goals.copy(), 5)
+    while not sim.done:
+        actions = shielded.act(sim.positions.copy(), sim.goals.copy())
+        assert np.array_equal(actions, plain.act(sim.positions.copy(), sim.goals.copy()))
+        sim.step(actions)
+    assert sim.goals_reached > 0
+
+
+def test_shield_settings_are_checked():
+    with pytest.raises(
+        ValueError, match="shield_heuristic_weight must be finite and >= 0, got -1"
+    ):
+        make_planner("follower-pibt", shield_heuristic_weight=-1.0)
+    with pytest.raises(ValueError, match="sample and collision_shield cannot both be set"):
+        make_planner("follower-pibt", sample=True)
 
 
 def test_the_follower_planner_observes_the_cells_of_the_step_before(tmp_path):

@@ -125,6 +125,19 @@ def test_pibt_never_proposes_conflicts(name):
         sim.step(planner.act(sim.positions.copy(), sim.goals.copy()))
 
 
+def test_lifelong_priorities_put_the_longest_waiting_agent_first():
+    from fleetpilot.mapf.planners.pibt import LifelongPriorities
+
+    priorities = LifelongPriorities(3, np.random.default_rng(0))
+    goals = np.array([10, 20, 30])
+    order, new_goal = priorities.update(goals)
+    assert new_goal.all() and sorted(order) == [0, 1, 2]  # all equal: random tie-break
+    priorities.update(goals)
+    order, new_goal = priorities.update(np.array([10, 21, 30]))  # agent 1 reached its goal
+    assert new_goal.tolist() == [False, True, False]
+    assert order[-1] == 1  # it waited least, so it now yields to both others
+
+
 def test_follower_planner_beats_naive_astar_in_congestion():
     grid = generate_map("warehouse", 0)
     result = {}

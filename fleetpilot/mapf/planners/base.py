@@ -15,10 +15,18 @@ PLANNERS: dict[str, tuple[str, dict[str, Any]]] = {
     "astar": ("fleetpilot.mapf.planners.astar:AStarPlanner", {}),
     "follower-planner": ("fleetpilot.mapf.planners.follower_planner:FollowerPlanner", {}),
     "follower": ("fleetpilot.mapf.planners.follower:FollowerPolicyPlanner", {}),
+    # The learned Follower with a PIBT collision shield (CS-PIBT).
+    "follower-pibt": (
+        "fleetpilot.mapf.planners.follower:FollowerPolicyPlanner",
+        {"collision_shield": True},
+    ),
     "pibt": ("fleetpilot.mapf.planners.pibt:PIBTPlanner", {}),
     # PIBT ordering moves by a traffic-aware cost-to-go (the Follower static penalty).
     "pibt-traffic": ("fleetpilot.mapf.planners.pibt:PIBTPlanner", {"traffic_weight": 2.0}),
 }
+
+#: planners that run the shipped learned policy (``policies/follower``).
+LEARNED_PLANNERS = ("follower", "follower-pibt")
 
 
 class Planner(Protocol):

@@ -94,6 +94,13 @@ class FollowerPlanner:
                 self._tables[goal] = table
         return table
 
+    @property
+    def static_cost_to_go(self) -> np.ndarray:
+        """(N, H*W) float64: each agent's static-cost-to-go table to its current goal."""
+        if not self.config.static_heuristic:
+            raise ValueError("FollowerPlanner.static_cost_to_go needs static_heuristic=True")
+        return self._heuristic
+
     def plan(self, positions: np.ndarray, goals: np.ndarray) -> np.ndarray:
         """Update observations and replan; returns (N,) int64 next flat cells."""
         width = self._grid.width

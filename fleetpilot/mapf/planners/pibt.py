@@ -13,7 +13,7 @@ import numpy as np
 
 from fleetpilot.mapf.costs import traffic_penalty
 from fleetpilot.mapf.grid_map import GridMap
-from fleetpilot.mapf.pibt_kernel import pibt_step
+from fleetpilot.mapf.pibt_kernel import move_costs_from_tables, pibt_step
 from fleetpilot.mapf.planners.base import actions_towards, flat_cells
 from fleetpilot.mapf.search_kernels import weighted_costs_to
 
@@ -40,6 +40,25 @@ class PIBTConfig:
             raise ValueError(f"PIBTConfig.traffic_weight must be >= 0, got {self.traffic_weight}")
 
 
+class LifelongPriorities:
+    """PIBT's lifelong priorities: steps since the agent's current goal was set, plus a fixed
+    random fraction in [0, 1) that breaks ties. Drawn from ``rng`` once, at construction."""
+
+    def __init__(self, num_agents: int, rng: np.random.Generator) -> None:
+        self._elapsed = np.zeros(num_agents, dtype=np.float64)
+        self._tie_break = rng.random(num_agents)
+        self._goals = np.full(num_agents, -1, dtype=np.int64)
+
+    def update(self, goal_cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Start a step; returns (agents by decreasing priority, which agents got a new goal)."""
+        new_goal = goal_cells != self._goals
+        self._elapsed[new_goal] = 0.0
+        self._goals = goal_cells.copy()
+        order = np.argsort(-(self._elapsed + self._tie_break), kind="stable").astype(np.int64)
+        self._elapsed += 1.0
+        return order, new_goal
+
+
 class PIBTPlanner:
     """Lifelong PIBT with exact BFS distances to every agent's goal."""
 
@@ -57,10 +76,8 @@ class PIBTPlanner:
         self._cell_cost = np.ones(self._free.size)
         if self.config.traffic_weight > 0:
             self._cell_cost += self.config.traffic_weight * (traffic_penalty(grid, seed=seed) - 1)
-        self._goals = np.full(num_agents, -1, dtype=np.int64)
         self._cache: dict[int, np.ndarray] = {}
-        self._elapsed = np.zeros(num_agents, dtype=np.float64)
-        self._tie_break = self._rng.random(num_agents)
+        self._priorities = LifelongPriorities(num_agents, self._rng)
         self._occupant_now = np.full(self._free.size, -1, dtype=np.int64)
         self._occupant_next = np.full(self._free.size, -1, dtype=np.int64)
 
@@ -79,19 +96,15 @@ class PIBTPlanner:
         width = self._grid.width
         current = flat_cells(positions, width)
         goal_cells = flat_cells(goals, width)
-        for agent in np.flatnonzero(goal_cells != self._goals):
+        order, new_goal = self._priorities.update(goal_cells)
+        for agent in np.flatnonzero(new_goal):
             self._dist[agent] = self._distances_to(int(goal_cells[agent]))
-            self._elapsed[agent] = 0.0
-        self._goals = goal_cells
-        priority = self._elapsed + self._tie_break
-        order = np.argsort(-priority, kind="stable").astype(np.int64)
         noise = self._rng.random((len(current), 5))
-        nxt = pibt_step(
-            self._free, width, current, self._dist, order, noise,
+        move_costs = move_costs_from_tables(self._free, width, current, self._dist)
+        return pibt_step(
+            self._free, width, current, move_costs, order, noise,
             self._occupant_now, self._occupant_next,
         )  # fmt: skip
-        self._elapsed += 1.0
-        return nxt
 
     def act(self, positions: np.ndarray, goals: np.ndarray) -> np.ndarray:
         current = flat_cells(positions, self._grid.width)
