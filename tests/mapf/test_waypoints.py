@@ -24,7 +24,7 @@ def test_frame_round_trips_cells_and_puts_row_zero_on_top():
     np.testing.assert_array_equal(FRAME.to_cells(world), cells)
 
 
-@pytest.mark.parametrize("planner", ["astar", "pibt"])
+@pytest.mark.parametrize("planner", ["astar", "pibt", "follower-pibt"])
 def test_robots_step_to_adjacent_free_cells_towards_their_goals(planner):
     waypoints = WaypointPlanner(MAP, FRAME, planner)
     positions = FRAME.to_world(np.array([[0, 0], [2, 4]])) + 0.05
