@@ -24,8 +24,7 @@ def random_map(height: int, width: int, density: float, seed: int) -> GridMap:
         density: probability that a cell is an obstacle, in [0, 1].
         seed: the numpy ``default_rng`` seed.
     """
-    if not 0.0 <= density <= 1.0:
-        raise ValueError(f"density must be in [0, 1], got {density}")
+    _check_density(density, 1)
     _check_size(height, width)
     blocked = np.random.default_rng(seed).binomial(1, density, (height, width)).astype(bool)
     return GridMap(blocked=blocked, name=f"random:{width}x{height}:{density}:seed{seed}")
@@ -92,8 +91,7 @@ def city_map(height: int, width: int, density: float, seed: int) -> GridMap:
         density: share of cells to cover with buildings, in [0, 0.9].
         seed: the numpy ``default_rng`` seed.
     """
-    if not 0.0 <= density <= 0.9:
-        raise ValueError(f"density must be in [0, 0.9], got {density}")
+    _check_density(density, 0.9)
     _check_size(height, width)
     rng = np.random.default_rng(seed)
     blocked = np.zeros((height, width), dtype=bool)
@@ -147,6 +145,11 @@ def warehouse_map(
         goal_cells=chars == "$",
         name=f"warehouse:{len(corridor)}x{len(lines)}",
     )
+
+
+def _check_density(density: float, highest: float) -> None:
+    if not 0.0 <= density <= highest:
+        raise ValueError(f"density must be in [0, {highest}], got {density}")
 
 
 def _check_size(height: int, width: int) -> None:
