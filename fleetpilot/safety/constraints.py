@@ -187,6 +187,80 @@ def wall_rows_numpy(points, alpha, walls, clearance, sensing_radius):
     return A, b, mask, np.where(mask, h, np.inf)
 
 
+def axle_wall_rows_numpy(axles, forward, alpha, walls, clearance):
+    """A unicycle's axle kept ``clearance`` from every wall, as rows in the filtered point's
+    velocity u (N, W, ...): the axle moves at (c . u) c, so the rows are
+    ``(n . c)(c . u) >= -alpha max(n . x - offset - clearance, 0)``.
+
+    The point's own wall rows keep the point D/2 + l away, which keeps the body clear only
+    while they hold exactly; a robot reversing while it turns hard moves the point away from a
+    wall as its axle swings toward it, and within a tick the straight-line model of the point's
+    motion misses that. These rows bound the axle's approach directly. Inside the margin they
+    only forbid closing in (right-hand side 0), so u = 0 always satisfies them.
+
+    Args:
+        axles: (N, 2) axle positions [m]; forward: (N, 2) unit heading vectors c.
+        alpha: (N,) effective class-K gains; walls: (W, 3); clearance: [m].
+    """
+    gap = axles @ walls[:, :2].T - walls[None, :, 2]
+    along = forward @ walls[:, :2].T
+    A = along[..., None] * forward[:, None, :]
+    b = -alpha[:, None] * np.maximum(gap - clearance, 0.0)
+    return A, b
+
+
+def axle_wall_rows_torch(axles, forward, alpha, walls, clearance):
+    """:func:`axle_wall_rows_numpy` for (B, N, 2) axles and headings, (B, N) alpha."""
+    walls = torch.as_tensor(walls, dtype=axles.dtype, device=axles.device)
+    gap = axles @ walls[:, :2].T - walls[:, 2]
+    along = forward @ walls[:, :2].T
+    A = along.unsqueeze(-1) * forward.unsqueeze(-2)
+    b = -alpha.unsqueeze(-1) * (gap - clearance).clamp(min=0.0)
+    return A, b
+
+
+AXLE_OBSTACLES = 2
+"""Obstacles per robot (the nearest to its axle) that get an axle row: a disc robot can touch
+at most two of the shelf-sized circles at once, and the rows cost O(rows^3) in the 2-D QP."""
+
+
+def axle_obstacle_rows_numpy(axles, forward, alpha, obstacles, clearance):
+    """:func:`axle_wall_rows_numpy` for the :data:`AXLE_OBSTACLES` circular obstacles nearest
+    each axle: ``2 ((x - o) . c)(c . u) >= -alpha max(|x - o|^2 - (r + clearance)^2, 0)``."""
+    count = min(AXLE_OBSTACLES, len(obstacles))
+    offsets = axles[:, None, :] - obstacles[None, :, :2]
+    centre_distance2 = (offsets**2).sum(-1)
+    gaps = np.sqrt(centre_distance2) - obstacles[None, :, 2]
+    nearest = np.argsort(gaps, axis=1, kind="stable")[:, :count]
+    offsets = np.take_along_axis(offsets, nearest[..., None], axis=1)
+    reach = clearance + obstacles[nearest, 2]
+    h = np.take_along_axis(centre_distance2, nearest, axis=1) - reach**2
+    along = (offsets * forward[:, None, :]).sum(-1)
+    A = 2.0 * along[..., None] * forward[:, None, :]
+    b = -alpha[:, None] * np.maximum(h, 0.0)
+    return A, b
+
+
+def axle_obstacle_rows_torch(axles, forward, alpha, obstacles, clearance):
+    """:func:`axle_obstacle_rows_numpy` for (B, N, 2) axles and (B, M, 3) obstacles, where
+    rows of radius <= 0 are padding (their rows are always satisfied)."""
+    count = min(AXLE_OBSTACLES, obstacles.shape[1])
+    offsets = axles.unsqueeze(-2) - obstacles[:, None, :, :2]
+    centre_distance2 = (offsets**2).sum(-1)
+    radius = obstacles[..., 2].unsqueeze(1).expand_as(centre_distance2)
+    real = radius > 0
+    gaps = torch.where(real, centre_distance2.sqrt() - radius, float("inf"))
+    nearest = gaps.argsort(dim=-1, stable=True)[..., :count]
+    offsets = offsets.gather(-2, nearest.unsqueeze(-1).expand(*nearest.shape, 2))
+    reach = clearance + radius.gather(-1, nearest)
+    h = centre_distance2.gather(-1, nearest) - reach**2
+    along = (offsets * forward.unsqueeze(-2)).sum(-1)
+    kept = real.gather(-1, nearest)
+    A = torch.where(kept.unsqueeze(-1), 2.0 * along.unsqueeze(-1) * forward.unsqueeze(-2), 0.0)
+    b = torch.where(kept, -alpha.unsqueeze(-1) * h.clamp(min=0.0), -1.0)
+    return A, b
+
+
 def wall_rows_torch(points, alpha, walls, clearance, sensing_radius):
     """:func:`wall_rows_numpy` for (B, N, 2) points and (W, 3) walls."""
     walls = torch.as_tensor(walls, dtype=points.dtype, device=points.device)
