@@ -242,9 +242,8 @@ class _PointFilter:
             )
         A = np.concatenate([p[0] for p in parts] + [box[0]], axis=1)
         b = np.concatenate([p[1] for p in parts] + [box[1]], axis=1)
-        own_rows = box[1].shape[1]
-        mask = np.concatenate([p[2] for p in parts] + [np.ones((n, own_rows), bool)], axis=1)
-        h = np.concatenate([p[3] for p in parts] + [np.full((n, own_rows), np.inf)], axis=1)
+        mask = np.concatenate([p[2] for p in parts] + [np.ones((n, 4), bool)], axis=1)
+        h = np.concatenate([p[3] for p in parts] + [np.full((n, 4), np.inf)], axis=1)
         order = np.argsort(~mask, axis=1, kind="stable")  # active rows first, for the kernel
         A = np.take_along_axis(A, order[..., None], axis=1)
         b = np.take_along_axis(b, order, axis=1)
@@ -263,7 +262,7 @@ class _PointFilter:
             status[stuck] = np.where(relaxed_ok, SafetyMode.RELAXED, SafetyMode.BRAKING)
             lowered = (b - relaxed_b)[stuck].max(axis=1, initial=0.0)
             slack[stuck] = np.where(relaxed_ok, lowered, 0.0)
-        return u, status.astype(np.int64), h.min(axis=1, initial=np.inf), counts - own_rows, slack
+        return u, status.astype(np.int64), h.min(axis=1, initial=np.inf), counts - 4, slack
 
     # torch --------------------------------------------------------------------------------
     def _solve_points_torch(
@@ -522,32 +521,6 @@ class UnicycleCBF(SingleIntegratorCBF):
         s = lib.stack([-lib.sin(headings), lib.cos(headings)], -1)
         return c, s
 
-    def _with_axle_rows(self, poses, c, alpha, obstacles, box_A, box_b, lib):
-        """The speed box plus the axle's own rows for walls and the nearest obstacles
-        (:func:`~fleetpilot.safety.constraints.axle_wall_rows_numpy`): the point's rows alone
-        let a robot reversing in a hard turn swing its body into what the point moves away
-        from. ``lib`` is numpy ((N, ...) arrays) or torch ((B, N, ...) tensors)."""
-        axles = poses[..., :2]
-        alpha = rows.effective_alpha(alpha, self.dt)
-        clearance = self.safety_distance / 2
-        parts = []
-        if lib is np:
-            if self._walls is not None:
-                parts.append(rows.axle_wall_rows_numpy(axles, c, alpha, self._walls, clearance))
-            if obstacles is not None and len(obstacles):
-                parts.append(rows.axle_obstacle_rows_numpy(axles, c, alpha, obstacles, clearance))
-            join = np.concatenate
-        else:
-            if self._walls is not None:
-                parts.append(rows.axle_wall_rows_torch(axles, c, alpha, self._walls, clearance))
-            if obstacles is not None and obstacles.shape[1] > 0:
-                parts.append(rows.axle_obstacle_rows_torch(axles, c, alpha, obstacles, clearance))
-            join = torch.cat
-        axis = box_b.ndim - 1
-        box_A = join([box_A] + [part[0] for part in parts], axis)
-        box_b = join([box_b] + [part[1] for part in parts], axis)
-        return box_A, box_b
-
     def filter_with_report(
         self, poses, cmd_nominal, alpha=1.0, obstacles=None, responsibility=None, agents=None
     ) -> FilterReport:
@@ -574,7 +547,6 @@ class UnicycleCBF(SingleIntegratorCBF):
             ],
             (n, 1),
         )
-        box_A, box_b = self._with_axle_rows(poses, c, alpha, obstacles, box_A, box_b, np)
         u, status, h, count, slack = self._solve_points(
             points,
             u_nom,
@@ -645,7 +617,6 @@ class UnicycleCBF(SingleIntegratorCBF):
             device=poses.device,
         )
         box_b = (-limits).expand(*poses.shape[:2], 4)
-        box_A, box_b = self._with_axle_rows(poses, c, alpha, obstacles, box_A, box_b, torch)
         u, status = self._solve_points_torch(
             points,
             u_nom,
