@@ -27,7 +27,7 @@ from fleetpilot.mapf.generators import generate_map  # noqa: E402
 from fleetpilot.mapf.grid_map import GridMap  # noqa: E402
 from fleetpilot.mapf.movingai import read_map  # noqa: E402
 from fleetpilot.mapf.planners import PLANNERS, make_planner  # noqa: E402
-from fleetpilot.mapf.planners.base import LEARNED_PLANNERS  # noqa: E402
+from fleetpilot.mapf.planners.base import runnable_planners  # noqa: E402
 from fleetpilot.mapf.simulator import SimConfig, run_episode  # noqa: E402
 
 CUTOUTS = sorted((ROOT / "sim" / "maps" / "movingai-cutouts-64").glob("*.map"))
@@ -132,12 +132,9 @@ def main() -> int:
     args = parser.parse_args()
     seeds = list(range(2 if args.quick else args.seeds))
     steps = 32 if args.quick else args.steps
-    planners = args.planners.split(",")
-    if not (ROOT / "policies" / "follower" / "config.json").exists():
-        learned = [name for name in planners if name in LEARNED_PLANNERS]
-        if learned:
-            print(f"policies/follower not found: skipping {learned}", file=sys.stderr)
-        planners = [name for name in planners if name not in LEARNED_PLANNERS]
+    planners, skipped = runnable_planners(args.planners.split(","))
+    if skipped:
+        print(f"policies/follower not found: skipping {skipped}", file=sys.stderr)
     unknown = [name for name in planners if name not in PLANNERS]
     if unknown:
         parser.error(f"unknown planners {unknown}; known: {list(PLANNERS)}")

@@ -196,14 +196,11 @@ def main() -> int:
     if args.serve:
         return serve()
     sys.path.insert(0, str(ROOT))
-    from fleetpilot.mapf.planners.base import LEARNED_PLANNERS
+    from fleetpilot.mapf.planners.base import runnable_planners
 
-    planners = args.planners.split(",")
-    if not (ROOT / "policies" / "follower" / "config.json").exists():
-        learned = [name for name in planners if name in LEARNED_PLANNERS]
-        if learned:
-            print(f"policies/follower not found: skipping {learned}", file=sys.stderr)
-        planners = [name for name in planners if name not in LEARNED_PLANNERS]
+    planners, skipped = runnable_planners(args.planners.split(","))
+    if skipped:
+        print(f"policies/follower not found: skipping {skipped}", file=sys.stderr)
     server = PogemaProcess(ensure_venv())
     seeds = range(1 if args.quick else args.seeds)
     steps = 32 if args.quick else args.steps

@@ -59,6 +59,17 @@ def planner_names() -> list[str]:
     return list(PLANNERS)
 
 
+def runnable_planners(names: list[str]) -> tuple[list[str], list[str]]:
+    """(the planners of ``names`` that can run here, the learned ones left out because the
+    shipped ``policies/follower`` is missing)."""
+    from fleetpilot.mapf.planners.follower import DEFAULT_POLICY_DIR
+
+    if (DEFAULT_POLICY_DIR / "config.json").exists():
+        return list(names), []
+    learned = [name for name in names if name in LEARNED_PLANNERS]
+    return [name for name in names if name not in LEARNED_PLANNERS], learned
+
+
 def make_planner(name: str, **options: Any) -> Planner:
     """Build a planner by name; ``options`` are fields of that planner's config dataclass.
 
