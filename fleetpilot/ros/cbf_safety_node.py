@@ -55,6 +55,7 @@ from fleetpilot.ros.robot_safety import (
 )
 from fleetpilot.ros.tuning import make_tuner_adapter, robot_noise_seed
 from fleetpilot.safety import SafetyMode
+from fleetpilot.safety.cbf import DEFAULT_REACTION_TIME
 from fleetpilot.safety.scan_obstacles import ScanGeometry, ScanReduction
 
 TRIGGERS = ("timer", "odometry")
@@ -96,6 +97,14 @@ class CbfSafetyNode(LifecycleNode):
             self, "track_hold_time", 0.5, 0.01, 10.0, "vanished neighbours kept, grown [s]"
         )
         declare_float(self, "neighbor_max_speed", 1.0, 0.01, 10.0, "neighbours' top speed [m/s]")
+        declare_float(
+            self,
+            "reaction_time",
+            DEFAULT_REACTION_TIME,
+            0.0,
+            2.0,
+            "the base keeps its measured velocity this long after a command [s]",
+        )
         declare_value(self, "use_scan", False, "also keep clear of what the lidar (scan) sees")
         declare_float(self, "scan_timeout", 0.5, 0.01, 10.0, "stale scan stops [s]")
         declare_int(self, "scan_max_obstacles", 16, 1, 360, "discs kept per scan (sectors)")
@@ -204,6 +213,7 @@ class CbfSafetyNode(LifecycleNode):
             scan_timeout=value("scan_timeout").value,
             track_hold_time=value("track_hold_time").value,
             neighbour_max_speed=value("neighbor_max_speed").value,
+            reaction_time=value("reaction_time").value,
         )
 
     # Lifecycle transitions ------------------------------------------------------------------

@@ -20,6 +20,7 @@ import numpy as np
 from fleetpilot.agent_states import AgentStates
 from fleetpilot.ros.tuning import ParameterSource, TunedParameters
 from fleetpilot.safety import SafetyMode, UnicycleCBF
+from fleetpilot.safety.cbf import DEFAULT_REACTION_TIME
 from fleetpilot.safety.neighbour_tracker import NeighbourTracker, TrackerConfig
 from fleetpilot.safety.scan_obstacles import (
     ScanGeometry,
@@ -62,6 +63,10 @@ class RobotSafetyConfig:
         track_hold_time: a neighbour missing from the latest list is kept this long [s], as
             a disc grown by ``neighbour_max_speed`` x its age (where it can have got to).
         neighbour_max_speed: the fastest a neighbour can move [m/s].
+        reaction_time: how long the base keeps its measured velocity before a new command
+            takes hold [s]; the axle keeps D/2 from walls and obstacles also where that motion
+            takes it (:class:`~fleetpilot.safety.cbf.UnicycleCBF`). 0 for a base that stops
+            within a tick.
     """
 
     robot_id: str = "robot_0"
@@ -80,6 +85,7 @@ class RobotSafetyConfig:
     scan_timeout: float = 0.5
     track_hold_time: float = 0.5
     neighbour_max_speed: float = 1.0
+    reaction_time: float = DEFAULT_REACTION_TIME
 
     def __post_init__(self) -> None:
         if not self.robot_id:
@@ -101,6 +107,9 @@ class RobotSafetyConfig:
             value = getattr(self, name)
             if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
                 raise ValueError(f"{name}: expected a positive finite number, got {value!r}")
+        value = self.reaction_time
+        if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+            raise ValueError(f"reaction_time: expected a finite number >= 0 s, got {value!r}")
         obstacles = obstacles_from_flat(np.asarray(self.obstacles, dtype=float).reshape(-1))
         object.__setattr__(self, "obstacles", obstacles)
         if self.arena is not None:
@@ -192,6 +201,7 @@ class RobotSafetyLoop:
             projection_distance=config.projection_distance,
             dt=config.control_period,
             arena=config.arena,
+            reaction_time=config.reaction_time,
         )
         timeouts = {
             ODOMETRY: config.odometry_timeout,
@@ -329,6 +339,8 @@ class RobotSafetyLoop:
         )
         commands = np.zeros((len(poses), 2))
         commands[0] = self._nominal
+        velocities = np.zeros((len(poses), 2))  # only row 0's own rows use a velocity
+        velocities[0] = self._velocity
         obstacles = self._obstacles()
         report = self.filter.filter_with_report(
             poses,
@@ -337,6 +349,9 @@ class RobotSafetyLoop:
             responsibility=parameters.responsibility,
             obstacles=obstacles if len(obstacles) else None,
             agents=OWN_ROW,  # the neighbours' rows would be solved for nothing
+            velocities=velocities,
+            # Lost tracks and scan discs include robots: the axle keeps clear of the map only.
+            axle_obstacles=self.config.obstacles,
         )
         mode = int(report.status[0])
         command = report.commands[0].copy()

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from fleetpilot.safety import axle_rows
 from fleetpilot.safety import constraints as rows
 from fleetpilot.safety.fused import filter_groups, filter_points
 from fleetpilot.safety.osqp_backend import OsqpLoop
@@ -242,8 +243,9 @@ class _PointFilter:
             )
         A = np.concatenate([p[0] for p in parts] + [box[0]], axis=1)
         b = np.concatenate([p[1] for p in parts] + [box[1]], axis=1)
-        mask = np.concatenate([p[2] for p in parts] + [np.ones((n, 4), bool)], axis=1)
-        h = np.concatenate([p[3] for p in parts] + [np.full((n, 4), np.inf)], axis=1)
+        own_rows = box[1].shape[1]
+        mask = np.concatenate([p[2] for p in parts] + [np.ones((n, own_rows), bool)], axis=1)
+        h = np.concatenate([p[3] for p in parts] + [np.full((n, own_rows), np.inf)], axis=1)
         order = np.argsort(~mask, axis=1, kind="stable")  # active rows first, for the kernel
         A = np.take_along_axis(A, order[..., None], axis=1)
         b = np.take_along_axis(b, order, axis=1)
@@ -262,7 +264,7 @@ class _PointFilter:
             status[stuck] = np.where(relaxed_ok, SafetyMode.RELAXED, SafetyMode.BRAKING)
             lowered = (b - relaxed_b)[stuck].max(axis=1, initial=0.0)
             slack[stuck] = np.where(relaxed_ok, lowered, 0.0)
-        return u, status.astype(np.int64), h.min(axis=1, initial=np.inf), counts - 4, slack
+        return u, status.astype(np.int64), h.min(axis=1, initial=np.inf), counts - own_rows, slack
 
     # torch --------------------------------------------------------------------------------
     def _solve_points_torch(
@@ -477,6 +479,10 @@ class SingleIntegratorCBF(_PointFilter):
         return obstacles
 
 
+DEFAULT_REACTION_TIME = 0.2
+"""[s]: the PyBullet robots need 2-3 ticks of 0.05 s to reverse (about 3 m/s^2 at 0.5 m/s)."""
+
+
 class UnicycleCBF(SingleIntegratorCBF):
     """CBF-QP filter for unicycle / differential-drive robots, exact through the
     near-identity diffeomorphism.
@@ -494,6 +500,14 @@ class UnicycleCBF(SingleIntegratorCBF):
         max_turn_rate: yaw-rate limit [rad/s].
         projection_distance: l, the point's distance ahead of the axle [m].
         arena: as for :class:`SingleIntegratorCBF` (the point keeps D/2 + l from each wall).
+        reaction_time: how long [s] a robot keeps moving at its measured velocity before a
+            new command takes hold (actuator lag and braking); with measured velocities given
+            to the filter, the axle's rows also hold where that motion takes it.
+
+    Besides the point's rows, each robot's axle keeps D/2 from walls and from its
+    :data:`~fleetpilot.safety.axle_rows.AXLE_OBSTACLES` nearest obstacles
+    (:mod:`~fleetpilot.safety.axle_rows`): the point's rows alone let a robot reversing in a hard
+    turn swing its body into what the point moves away from.
     """
 
     def __init__(
@@ -507,30 +521,82 @@ class UnicycleCBF(SingleIntegratorCBF):
         max_neighbors: int = 16,
         backend: str = "exact",
         arena=None,
+        reaction_time: float = DEFAULT_REACTION_TIME,
     ) -> None:
         super().__init__(
             safety_distance, sensing_radius, max_speed, dt, max_neighbors, backend, arena
         )
         _check_positive("max_turn_rate", max_turn_rate)
         _check_positive("projection_distance", projection_distance)
+        if reaction_time is None or not np.isfinite(reaction_time) or reaction_time < 0:
+            raise ValueError(
+                f"reaction_time: expected a finite number >= 0, got {reaction_time!r}"
+            )
         self.max_turn_rate = float(max_turn_rate)
         self.projection_distance = float(projection_distance)
+        self.reaction_time = float(reaction_time)
 
     def _frames(self, headings, lib):
         c = lib.stack([lib.cos(headings), lib.sin(headings)], -1)
         s = lib.stack([-lib.sin(headings), lib.cos(headings)], -1)
         return c, s
 
+    def _with_axle_rows(self, poses, c, alpha, obstacles, velocities, box, lib):
+        """The speed box plus the axle's own rows for walls and the nearest obstacles
+        (:mod:`~fleetpilot.safety.axle_rows`), evaluated also where the measured
+        ``velocities`` carry the axle within :attr:`reaction_time`. ``lib`` is numpy ((N, ...)
+        arrays) or torch ((B, N, ...) tensors)."""
+        box_A, box_b = box
+        axles = poses[..., :2]
+        alpha = rows.effective_alpha(alpha, self.dt)
+        clearance = self.safety_distance / 2
+        drift = None if velocities is None else self.reaction_time * velocities
+        numpy = lib is np
+        parts = []
+        if self._walls is not None:
+            wall_rows = axle_rows.wall_rows_numpy if numpy else axle_rows.wall_rows_torch
+            parts.append(wall_rows(axles, c, alpha, self._walls, clearance, drift))
+        if obstacles is not None and obstacles.shape[-2] > 0:
+            obstacle_rows = (
+                axle_rows.obstacle_rows_numpy if numpy else axle_rows.obstacle_rows_torch
+            )
+            parts.append(obstacle_rows(axles, c, alpha, obstacles, clearance, drift))
+        join = np.concatenate if numpy else torch.cat
+        axis = box_b.ndim - 1
+        box_A = join([box_A] + [part[0] for part in parts], axis)
+        box_b = join([box_b] + [part[1] for part in parts], axis)
+        return box_A, box_b
+
     def filter_with_report(
-        self, poses, cmd_nominal, alpha=1.0, obstacles=None, responsibility=None, agents=None
+        self,
+        poses,
+        cmd_nominal,
+        alpha=1.0,
+        obstacles=None,
+        responsibility=None,
+        agents=None,
+        velocities=None,
+        axle_obstacles=None,
     ) -> FilterReport:
-        """Like :meth:`filter`, with barrier values, constraint counts and slack; ``agents``
-        as for :meth:`SingleIntegratorCBF.filter_with_report`."""
+        """Like :meth:`filter`, with barrier values, constraint counts and slack.
+
+        Args:
+            agents: as for :meth:`SingleIntegratorCBF.filter_with_report`.
+            velocities: (N, 2) measured planar velocities of the axles [m/s, world frame],
+                or None (robots that stop within a tick).
+            axle_obstacles: (K, 3) the obstacles whose axle rows are added, or None for all
+                of ``obstacles``. Pass the mapped ones when ``obstacles`` also holds discs
+                from a scan: among those are robots that move, where the axle rows only
+                trap robots (seen in the PyBullet lidar benchmark).
+        """
         poses = _array("poses", poses, (None, 3))
         n = len(poses)
+        if velocities is not None:
+            velocities = _array("velocities", velocities, (n, 2))
         cmd_nominal = _array("cmd_nominal", cmd_nominal, (n, 2))
         alpha = _alpha_array(alpha, n)
         obstacles = self._obstacles(obstacles)
+        axle_obstacles = obstacles if axle_obstacles is None else self._obstacles(axle_obstacles)
         responsibility = _responsibility_array(responsibility, n)
         agents = _agent_indices(agents, n)
         offset = self.projection_distance
@@ -546,6 +612,9 @@ class UnicycleCBF(SingleIntegratorCBF):
                 -offset * self.max_turn_rate,
             ],
             (n, 1),
+        )
+        box_A, box_b = self._with_axle_rows(
+            poses, c, alpha, axle_obstacles, velocities, (box_A, box_b), np
         )
         u, status, h, count, slack = self._solve_points(
             points,
@@ -566,7 +635,7 @@ class UnicycleCBF(SingleIntegratorCBF):
         return FilterReport(commands, status, h, count, slack)
 
     def filter(
-        self, poses, cmd_nominal, alpha=1.0, obstacles=None, responsibility=None
+        self, poses, cmd_nominal, alpha=1.0, obstacles=None, responsibility=None, velocities=None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Filters every robot's [v, omega] command.
 
@@ -575,11 +644,15 @@ class UnicycleCBF(SingleIntegratorCBF):
             cmd_nominal: (N, 2) [v m/s, omega rad/s].
             alpha: float or (N,) class-K gains [1/s], >= 0.
             obstacles: (M, 3) [x, y, r] [m] or None.
+            velocities: (N, 2) measured axle velocities [m/s] or None, see
+                :meth:`filter_with_report`.
 
         Returns:
             safe commands (N, 2) [v, omega] and status (N,) SafetyMode codes.
         """
-        report = self.filter_with_report(poses, cmd_nominal, alpha, obstacles, responsibility)
+        report = self.filter_with_report(
+            poses, cmd_nominal, alpha, obstacles, responsibility, velocities=velocities
+        )
         return report.commands, report.status
 
     def filter_batch(
@@ -590,10 +663,20 @@ class UnicycleCBF(SingleIntegratorCBF):
         obstacles: torch.Tensor | None = None,
         active: torch.Tensor | None = None,
         responsibility: torch.Tensor | None = None,
+        velocities: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """B environments x N robots: poses (B, N, 3), commands (B, N, 2) -> [v, w], status."""
+        """B environments x N robots: poses (B, N, 3), commands (B, N, 2) -> [v, w], status;
+        ``velocities`` (B, N, 2) measured axle velocities or None, as for
+        :meth:`filter_with_report`."""
         _check_tensor("poses", poses, 3)
         _check_tensor("cmd_nominal", cmd_nominal, 2)
+        if velocities is not None:
+            _check_tensor("velocities", velocities, 2)
+            if velocities.shape[:2] != poses.shape[:2]:
+                raise ValueError(
+                    f"velocities: expected shape {(*poses.shape[:2], 2)}, "
+                    f"got {tuple(velocities.shape)}"
+                )
         alpha = _alpha_tensor(alpha, poses[..., :2])
         responsibility = _responsibility_tensor(responsibility, poses)
         active = (
@@ -617,6 +700,9 @@ class UnicycleCBF(SingleIntegratorCBF):
             device=poses.device,
         )
         box_b = (-limits).expand(*poses.shape[:2], 4)
+        box_A, box_b = self._with_axle_rows(
+            poses, c, alpha, obstacles, velocities, (box_A, box_b), torch
+        )
         u, status = self._solve_points_torch(
             points,
             u_nom,

@@ -148,7 +148,8 @@ def _filter_all(
     cells = _cell_table(keys[order])
     has_shares = responsibility.shape[0] > 0
 
-    capacity = max_neighbors + obstacles.shape[1] + walls.shape[0] + 4
+    per_agent_rows = box_A.shape[1]
+    capacity = max_neighbors + obstacles.shape[1] + walls.shape[0] + per_agent_rows
     A = np.empty((capacity, 2))
     b = np.empty(capacity)
     h = np.empty(capacity)
@@ -223,12 +224,12 @@ def _filter_all(
             rows += 1
         counts[t] = rows
         min_barrier[t] = lowest
-        for r in range(4):
+        for r in range(per_agent_rows):
             A[rows + r, 0] = box_A[i, r, 0]
             A[rows + r, 1] = box_A[i, r, 1]
             b[rows + r] = box_b[i, r]
             h[rows + r] = np.inf
-        total = rows + 4
+        total = rows + per_agent_rows
 
         x, y, ok = _solve_one(u_nom[i, 0], u_nom[i, 1], A, b, total, FEASIBILITY_TOLERANCE)
         if ok:
@@ -276,7 +277,8 @@ def filter_groups(
         sensing_radius, max_neighbors: who counts as a neighbour.
         responsibility: (B, N, N) rho_ij in [1/2, 1], or None for 1/2.
         obstacles: (B, M, 3) [x, y, r] (r <= 0: padding) or None.
-        box: speed-limit rows, normals (B, N, 4, 2) and right-hand sides (B, N, 4).
+        box: each agent's own rows, never relaxed: the speed limits and any others that
+            u = 0 always satisfies; normals (B, N, K, 2) and right-hand sides (B, N, K).
         walls: (W, 3) half-planes [nx, ny, offset] (unit normal pointing inside: a point p is
             inside when n . p >= offset), shared by every group; or None.
 
@@ -347,8 +349,8 @@ def _filter_flat(
         np.zeros((B, 0, 3)) if obstacles is None else np.ascontiguousarray(obstacles, dtype=f64),
         np.zeros((0, 3)) if walls is None else np.ascontiguousarray(walls, dtype=f64),
         float(clearance),
-        np.ascontiguousarray(box[0], dtype=f64).reshape(B * N, 4, 2),
-        np.ascontiguousarray(box[1], dtype=f64).reshape(B * N, 4),
+        np.ascontiguousarray(box[0], dtype=f64).reshape(B * N, -1, 2),
+        np.ascontiguousarray(box[1], dtype=f64).reshape(B * N, -1),
         targets,
     )
 

@@ -239,14 +239,26 @@ class PerceivedFilter:
             and config.latency == 0
         )
 
-    def __call__(self, poses, commands, alpha, obstacles, responsibility=None, scans=None):
+    def __call__(
+        self,
+        poses,
+        commands,
+        alpha,
+        obstacles,
+        responsibility=None,
+        scans=None,
+        velocities=None,
+    ):
         """poses (N, 3), commands (N, 2), alpha (N,), obstacles (M, 3) or None, responsibility
-        (N, N) shares or None, scans (N, beams) ranges or None -> safe commands (N, 2),
-        status (N,), min_barrier (N,), num_constraints (N,), solve_time (N,) [s]."""
+        (N, N) shares or None, scans (N, beams) ranges or None, velocities (N, 2) each robot's
+        own measured velocity or None -> safe commands (N, 2), status (N,), min_barrier (N,),
+        num_constraints (N,), solve_time (N,) [s]."""
         count = len(poses)
         if self.exact and scans is None and not self.silent:
             start = time.perf_counter()
-            report = self.cbf.filter_with_report(poses, commands, alpha, obstacles, responsibility)
+            report = self.cbf.filter_with_report(
+                poses, commands, alpha, obstacles, responsibility, velocities=velocities
+            )
             elapsed = np.full(count, (time.perf_counter() - start) / count)
             return Filtered(
                 report.commands,
@@ -255,6 +267,8 @@ class PerceivedFilter:
                 report.num_constraints,
                 elapsed,
             )
+        # Scan discs include robots; the axle's own rows keep clear of mapped obstacles only.
+        mapped = np.zeros((0, 3)) if obstacles is None else obstacles
         safe = np.zeros((count, 2))
         status = np.zeros(count, dtype=np.int64)
         barrier, constraints, elapsed = np.zeros(count), np.zeros(count, int), np.zeros(count)
@@ -288,8 +302,18 @@ class PerceivedFilter:
                 seen_index = [self._index[name] for name in seen.ids]
                 local_shares = np.full((len(local_poses), len(local_poses)), 0.5)
                 local_shares[0, 1:] = responsibility[robot, seen_index]
+            local_velocities = None
+            if velocities is not None:
+                local_velocities = np.zeros((len(local_poses), 2))
+                local_velocities[0] = velocities[robot]
             report = self.cbf.filter_with_report(
-                local_poses, local_commands, alpha[robot], robot_obstacles, local_shares
+                local_poses,
+                local_commands,
+                alpha[robot],
+                robot_obstacles,
+                local_shares,
+                velocities=local_velocities,
+                axle_obstacles=None if scans is None else mapped,
             )
             safe[robot], status[robot] = report.commands[0], report.status[0]
             barrier[robot], constraints[robot] = report.min_barrier[0], report.num_constraints[0]
@@ -458,7 +482,13 @@ class ScenarioRun:
         if self.lidar is not None:
             obstacles, scans = None, self.lidar.scan(self.world)  # seen only by the lidar
         filtered = self.filter(
-            self._poses, nominal, params["alpha"], obstacles, params["responsibility"], scans
+            self._poses,
+            nominal,
+            params["alpha"],
+            obstacles,
+            params["responsibility"],
+            scans,
+            velocities=self._velocities,
         )
         self.world.command(filtered.commands)
         self.world.advance(self.instance.dt)

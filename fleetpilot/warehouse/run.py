@@ -180,6 +180,7 @@ class WarehouseRun:
             params["alpha"],
             self.instance.world.obstacles,
             params["responsibility"],
+            velocities=self._velocities,
         )
         self.world.command(filtered.commands)
         self.world.advance(self.instance.world.dt)

@@ -251,3 +251,21 @@ def test_loop_keeps_off_the_arena_walls_it_is_given():
     assert drive_at_wall(loop) > 1.0  # it drove up to the wall and stopped there
     with pytest.raises(ValueError, match=r"arena: expected \[\] or \[x_min"):
         make_loop(arena=(0.0, 0.0, 1.0))
+
+
+def test_odometry_velocity_toward_a_wall_behind_stops_the_reversing_in_time():
+    """A robot 0.33 m from the wall behind it (D/2 = 0.25 m): at rest it may still back up
+    slowly, but its odometry says it is already backing at 0.5 m/s, which would carry it past
+    the margin before a new command takes hold, so the loop forbids backing further."""
+    loop = make_loop(safety_distance=0.5, arena=(0.0, -5.0, 5.0, 5.0))
+    pose = np.array([0.33, 0.0, 0.0])
+    commands = {}
+    for speed in (0.0, 0.5):
+        loop.set_odometry(0.0, pose, np.array([-speed, 0.0]))
+        loop.set_neighbours(0.0, neighbours([], []))
+        loop.set_nominal(0.0, np.array([-1.0, 0.0]))
+        commands[speed] = loop.tick(0.01).command
+    assert commands[0.0][0] < -0.05
+    assert commands[0.5][0] >= -1e-9
+    with pytest.raises(ValueError, match="reaction_time"):
+        make_loop(reaction_time=-0.1)

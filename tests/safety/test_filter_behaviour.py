@@ -271,7 +271,129 @@ def test_arena_walls_keep_every_agent_inside_between_ticks():
     assert len(status) == 4
 
 
+def _unicycle_tick(pose, command, dt, substeps=50):
+    """Exact-enough unicycle motion over one tick (the filter itself assumes straight motion)."""
+    x, y, heading = pose
+    for _ in range(substeps):
+        x += dt / substeps * command[0] * np.cos(heading)
+        y += dt / substeps * command[0] * np.sin(heading)
+        heading += dt / substeps * command[1]
+    return np.array([x, y, heading])
+
+
+SHELVES = np.array([[0.0, 5.0, 0.45], [0.0, 6.0, 0.45], [0.0, 7.0, 0.45]])
+
+
+@pytest.mark.parametrize("backend", ["exact", "osqp", "torch"])
+@pytest.mark.parametrize("beside", ["wall", "shelves"])
+def test_a_robot_reversing_hard_beside_a_wall_keeps_its_body_off_it(backend, beside):
+    """A hostile nominal (full reverse, full turn swinging the rear toward the west wall or a
+    row of shelf discs): the filtered point 0.1 m ahead moves away while the axle closes in.
+    Without the axle rows the axle came to 0.206 m of the wall and 0.213 m of the shelves
+    (alpha 1) where D/2 = 0.25; with them it stays D/2 away up to one tick's turning error."""
+    safety, limit_v, limit_w, offset, dt = 0.5, 1.0, 3.0, 0.1, 0.1
+    cbf = UnicycleCBF(
+        safety, 2.0, limit_v, limit_w, offset, dt=dt,
+        arena=(0, 0, 22, 13) if beside == "wall" else None,
+        backend="osqp" if backend == "osqp" else "exact",
+    )  # fmt: skip
+    obstacles = None if beside == "wall" else SHELVES
+    surface = 0.0 if beside == "wall" else 0.45
+    worst = np.inf
+    for alpha in (1.0, 10.0):
+        for start_x in (0.36, 0.5, 0.8):
+            for start_heading in np.linspace(0.0, np.pi, 11):
+                pose = np.array([start_x + surface, 6.0, start_heading])
+                for _ in range(40):
+                    turn = -limit_w if np.sin(pose[2]) > 0 else limit_w
+                    nominal = np.array([[-limit_v, turn]])
+                    if backend == "torch":
+                        batch_obstacles = None if obstacles is None else torch.tensor(obstacles)
+                        command, _ = cbf.filter_batch(
+                            torch.tensor(pose)[None, None],
+                            torch.tensor(nominal)[None],
+                            alpha,
+                            None if batch_obstacles is None else batch_obstacles[None],
+                        )
+                        command = command[0].numpy()
+                    else:
+                        command, _ = cbf.filter(pose[None], nominal, alpha, obstacles)
+                    pose = _unicycle_tick(pose, command[0], dt)
+                    if obstacles is None:
+                        gap = pose[0]
+                    else:
+                        gap = np.min(np.hypot(*(pose[:2] - obstacles[:, :2]).T) - obstacles[:, 2])
+                    worst = min(worst, gap)
+    turning_error = 0.5 * dt**2 * limit_v * limit_w  # axle path curvature within a tick
+    assert worst >= safety / 2 - turning_error
+    assert worst < safety / 2 + 0.02  # the robots did press against it
+
+
+def _backing_into_a_wall(alpha, measured, backend, accel=3.0, dt=0.05):
+    """Closest approach [m] of the axle to the wall x = 0 of a robot told to reverse into it
+    at full speed, whose base reaches a commanded speed at ``accel`` [m/s^2] only (as the
+    PyBullet robots do), with or without its measured velocity given to the filter."""
+    solver = "exact" if backend == "torch" else backend
+    cbf = UnicycleCBF(0.5, 2.0, 1.0, 3.0, 0.1, dt=dt, arena=(0, 0, 10, 10), backend=solver)
+    pose, speed, closest = np.array([1.5, 5.0, 0.0]), 0.0, np.inf
+    nominal = np.array([[-1.0, 0.0]])
+    for _ in range(100):
+        velocity = speed * np.array([[np.cos(pose[2]), np.sin(pose[2])]])
+        velocity = velocity if measured else None
+        if backend == "torch":
+            command, _ = cbf.filter_batch(
+                torch.tensor(pose)[None, None],
+                torch.tensor(nominal)[None],
+                alpha,
+                velocities=None if velocity is None else torch.tensor(velocity)[None],
+            )
+            command = command[0].numpy()
+        else:
+            command, _ = cbf.filter(pose[None], nominal, alpha, velocities=velocity)
+        for _ in range(10):
+            speed += np.clip(command[0, 0] - speed, -accel * dt / 10, accel * dt / 10)
+            pose[0] += dt / 10 * speed
+        closest = min(closest, pose[0])
+    return closest
+
+
+@pytest.mark.parametrize("backend", ["exact", "osqp", "torch"])
+@pytest.mark.parametrize("alpha", [6.0, 20.0])
+def test_a_lagging_base_backing_into_a_wall_is_stopped_in_time(backend, alpha):
+    """With a large alpha the axle's rows let it close in fast until the margin; a base that
+    needs a few ticks to stop then overshoots into the wall unless the filter knows how fast
+    it is already moving (reaction_time x measured velocity)."""
+    assert _backing_into_a_wall(alpha, measured=False, backend=backend) < 0.25 - 0.04
+    assert _backing_into_a_wall(alpha, measured=True, backend=backend) >= 0.25 - 1e-6
+
+
+def test_measured_velocities_of_the_wrong_shape_are_refused():
+    cbf = UnicycleCBF(0.5, 2.0, 1.0, 3.0, 0.1, dt=0.05, arena=(0, 0, 10, 10))
+    with pytest.raises(ValueError, match="velocities"):
+        cbf.filter(np.zeros((2, 3)) + [1, 1, 0], np.zeros((2, 2)), velocities=np.zeros((3, 2)))
+    with pytest.raises(ValueError, match=r"velocities\[0, 1\]"):
+        cbf.filter(np.ones((1, 3)), np.zeros((1, 2)), velocities=[[0.0, np.nan]])
+    with pytest.raises(ValueError, match="reaction_time"):
+        UnicycleCBF(0.5, 2.0, 1.0, 3.0, 0.1, reaction_time=-0.1)
+
+
 @pytest.mark.parametrize("arena", [(0, 0, 0, 1), (0, 0, 1), (0, np.nan, 1, 1)])
 def test_bad_arenas_are_refused(arena):
     with pytest.raises(ValueError, match="arena: expected"):
         SingleIntegratorCBF(D, 1.0, VMAX, arena=arena)
+
+
+def test_axle_rows_cover_only_the_obstacles_named_for_them():
+    """A disc 0.3 m behind the axle (D/2 = 0.25 m) and a robot already backing at 0.5 m/s: the
+    disc's axle row, which counts that motion, forbids backing further; with the disc named out
+    of ``axle_obstacles`` (a scan disc that may be a robot) the point's rows still allow it."""
+    cbf = UnicycleCBF(0.5, 2.0, 1.0, 3.0, 0.1, dt=0.05)
+    pose = np.array([[0.0, 0.0, 0.0]])
+    disc = np.array([[-0.5, 0.0, 0.2]])
+    reverse, backing = np.array([[-1.0, 0.0]]), np.array([[-0.5, 0.0]])
+    default = cbf.filter_with_report(pose, reverse, 1.0, disc, velocities=backing)
+    mapped_only = cbf.filter_with_report(
+        pose, reverse, 1.0, disc, velocities=backing, axle_obstacles=np.zeros((0, 3))
+    )
+    assert default.commands[0, 0] >= -1e-9
+    assert mapped_only.commands[0, 0] < -0.03

@@ -131,9 +131,9 @@ def test_the_map_never_reaches_the_filter_in_lidar_runs():
         assert run.nominal is not None and run.nominal.grid.blocked.any()  # the planner has it
         inner = run.filter
 
-        def spy(poses, commands, alpha, obstacles, responsibility=None, scans=None):
+        def spy(poses, commands, alpha, obstacles, responsibility=None, scans=None, **rest):
             seen.append((obstacles, scans))
-            return inner(poses, commands, alpha, obstacles, responsibility, scans)
+            return inner(poses, commands, alpha, obstacles, responsibility, scans, **rest)
 
         run.filter = spy
         run.run()
