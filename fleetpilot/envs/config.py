@@ -55,6 +55,8 @@ class NavEnvConfig:
         reward: reward weights.
         device: torch device of every tensor.
         dtype: ``float32`` or ``float64`` for states, actions and observations.
+        obstacle_rays: rays of the obstacle scan in each agent's observation (what the tuner
+            was trained with, :func:`fleetpilot.envs.tuners.observation_rays`); 0 for none.
     """
 
     scenario: Scenario
@@ -69,6 +71,7 @@ class NavEnvConfig:
     reward: RewardConfig = RewardConfig()
     device: str = "cpu"
     dtype: str = "float32"
+    obstacle_rays: int = 0
 
     def __post_init__(self) -> None:
         if not isinstance(self.scenario, Scenario):
@@ -78,6 +81,7 @@ class NavEnvConfig:
             ("num_agents", 1, True),
             ("max_steps", 1, True),
             ("seed", 0, False),
+            ("obstacle_rays", 0, False),
         ):
             value = getattr(self, name)
             if optional and value is None:

@@ -5,11 +5,13 @@ environment b, so a GNN's (B * N, P) output reshapes straight into the (B, N, P)
 edge j -> i (``edge_index[:, e] = [b * N + j, b * N + i]``) exists when agent j is within the
 sensing radius of agent i; messages therefore flow from neighbours to the agent that sees them.
 Every feature is a difference of positions or a velocity, so observations do not change when
-the whole world is translated.
+the whole world is translated. Optionally each agent also gets a coarse range scan of the
+obstacles around it (:func:`obstacle_ray_ranges`), in the frame of its goal direction.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -27,6 +29,15 @@ NODE_FEATURES = (
     "obstacle_seen",  # 1 when an obstacle surface is within the sensing radius, else 0
     "arrived",  # 1 once the agent has reached its goal
 )
+RAY_FEATURE = "free_range_{}"
+"""Name of ray k's node feature (ray 0 toward the goal, counter-clockwise)."""
+
+
+def node_feature_names(obstacle_rays: int = 0) -> tuple[str, ...]:
+    """:data:`NODE_FEATURES`, then one free range per obstacle ray."""
+    return NODE_FEATURES + tuple(RAY_FEATURE.format(k) for k in range(obstacle_rays))
+
+
 EDGE_FEATURES = (
     "dx",  # neighbour position - own position [m]
     "dy",
@@ -72,6 +83,49 @@ def compute_geometry(
     return Geometry(distances, obstacle_offsets, gaps)
 
 
+def obstacle_ray_ranges(
+    geometry: Geometry,
+    positions: torch.Tensor,
+    goals: torch.Tensor,
+    sensing_radius: float,
+    count: int,
+) -> torch.Tensor:
+    """A coarse range scan of the obstacle discs: ``count`` rays per agent, evenly spaced,
+    ray 0 along the goal direction (any fixed axis at the goal), counter-clockwise.
+
+    The nearest obstacle point alone does not show where a wall ends: an agent pushed against
+    a wall beside a door sees the wall, never the door. The scan does, as a ray whose range
+    jumps to the sensing radius.
+
+    Returns:
+        (B, N, count) free range along each ray divided by ``sensing_radius``, in [0, 1]
+        (1: nothing within the sensing radius; 0: the agent's centre is inside a disc).
+    """
+    offsets = geometry.obstacle_offsets  # (B, N, M, 2) obstacle centre - agent centre
+    centre = torch.hypot(offsets[..., 0], offsets[..., 1])
+    radius = centre - geometry.obstacle_gaps  # -inf on padding rows
+    toward_goal = goals - positions
+    distance = torch.hypot(toward_goal[..., 0], toward_goal[..., 1]).unsqueeze(-1)
+    fallback = torch.zeros_like(toward_goal)
+    fallback[..., 0] = 1.0
+    frame = torch.where(distance > 1e-6, toward_goal / distance.clamp_min(1e-6), fallback)
+    angles = torch.arange(count, dtype=positions.dtype, device=positions.device)
+    angles = angles * (2 * math.pi / count)
+    cos, sin = torch.cos(angles), torch.sin(angles)
+    ray_x = frame[..., :1] * cos - frame[..., 1:] * sin  # (B, N, count)
+    ray_y = frame[..., :1] * sin + frame[..., 1:] * cos
+    along = offsets[..., :1] * ray_x.unsqueeze(2) + offsets[..., 1:] * ray_y.unsqueeze(2)
+    across2 = centre.unsqueeze(-1) ** 2 - along**2  # (B, N, M, count)
+    radius2 = radius.clamp_min(0.0).unsqueeze(-1) ** 2
+    half_chord = torch.sqrt((radius2 - across2).clamp_min(0.0))
+    # A hit where the ray's line crosses the disc and its far crossing lies ahead (a centre
+    # inside a disc is blocked on every ray).
+    hit = (across2 < radius2) & (along + half_chord > 0) & (radius.unsqueeze(-1) > 0)
+    entry = (along - half_chord).clamp_min(0.0)
+    entry = torch.where(hit, entry, torch.full_like(entry, sensing_radius))
+    return entry.amin(dim=2).clamp(max=sensing_radius) / sensing_radius
+
+
 class NeighbourGraphBuilder:
     """Builds observations for a fixed B x N, with the pair index tables computed once.
 
@@ -80,13 +134,23 @@ class NeighbourGraphBuilder:
         num_agents: N.
         sensing_radius: neighbours and obstacle surfaces farther than this are unseen [m].
         device: where the tables live.
+        obstacle_rays: rays of the obstacle scan appended to each node
+            (:func:`obstacle_ray_ranges`); 0 for none.
     """
 
     def __init__(
-        self, num_envs: int, num_agents: int, sensing_radius: float, device: torch.device
+        self,
+        num_envs: int,
+        num_agents: int,
+        sensing_radius: float,
+        device: torch.device,
+        obstacle_rays: int = 0,
     ) -> None:
+        if not isinstance(obstacle_rays, int) or obstacle_rays < 0:
+            raise ValueError(f"obstacle_rays: expected an integer >= 0, got {obstacle_rays!r}")
         self.num_envs, self.num_agents = num_envs, num_agents
         self.sensing_radius = sensing_radius
+        self.obstacle_rays = obstacle_rays
         nodes = torch.arange(num_envs * num_agents, device=device)
         # For the flat pair index f = (b * N + i) * N + j: node b * N + i and node b * N + j.
         self._pair_target = nodes.repeat_interleave(num_agents)
@@ -120,9 +184,9 @@ class NeighbourGraphBuilder:
             arrived: (B, N) bool.
 
         Returns:
-            Batch with ``x`` (B*N, len(NODE_FEATURES)), ``edge_index`` (2, E) long,
-            ``edge_attr`` (E, len(EDGE_FEATURES)), ``batch`` (B*N,) and ``ptr`` (B+1,); one
-            graph per environment (``to_data_list`` works).
+            Batch with ``x`` (B*N, len(node_feature_names(obstacle_rays))), ``edge_index``
+            (2, E) long, ``edge_attr`` (E, len(EDGE_FEATURES)), ``batch`` (B*N,) and ``ptr``
+            (B+1,); one graph per environment (``to_data_list`` works).
         """
         num_envs, count = self.num_envs, self.num_agents
         dtype, device = positions.dtype, positions.device
@@ -135,18 +199,22 @@ class NeighbourGraphBuilder:
         centre_distance = torch.hypot(centre_offset[..., :1], centre_offset[..., 1:])
         surface = centre_offset * (nearest_gap / centre_distance.clamp_min(1e-9))
         surface = torch.where(seen, surface, torch.zeros_like(surface))
-        nodes = torch.cat(
-            [
-                goals - positions,
-                velocities,
-                torch.cos(headings).unsqueeze(-1),
-                torch.sin(headings).unsqueeze(-1),
-                surface,
-                seen.to(dtype),
-                arrived.unsqueeze(-1).to(dtype),
-            ],
-            dim=-1,
-        ).reshape(num_envs * count, len(NODE_FEATURES))
+        parts = [
+            goals - positions,
+            velocities,
+            torch.cos(headings).unsqueeze(-1),
+            torch.sin(headings).unsqueeze(-1),
+            surface,
+            seen.to(dtype),
+            arrived.unsqueeze(-1).to(dtype),
+        ]
+        if self.obstacle_rays:
+            parts.append(
+                obstacle_ray_ranges(
+                    geometry, positions, goals, self.sensing_radius, self.obstacle_rays
+                ).to(dtype)
+            )
+        nodes = torch.cat(parts, dim=-1).reshape(num_envs * count, -1)
 
         pairs = torch.nonzero((geometry.distances <= self.sensing_radius).view(-1)).squeeze(1)
         target = self._pair_target.index_select(0, pairs)

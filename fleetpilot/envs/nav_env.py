@@ -116,7 +116,9 @@ class NavEnv:
         self._episode_counts = [0] * B
         self._layout_seeds: list[tuple[int, int, int]] = [(0, 0, 0)] * B
         self._geometry: Geometry | None = None
-        self._graph = NeighbourGraphBuilder(B, N, self.sensing_radius, self.device)
+        self._graph = NeighbourGraphBuilder(
+            B, N, self.sensing_radius, self.device, config.obstacle_rays
+        )
 
     # Read-only views of the state -------------------------------------------------------------
     @property

@@ -41,6 +41,12 @@ class Tuner(Protocol):
     # Tuners with per-neighbour outputs return (action, (B, N, N) responsibility) instead.
 
 
+def observation_rays(tuner) -> int:
+    """Rays of the obstacle scan ``tuner`` observes (a learned tuner's
+    ``config.obstacle_rays``); 0 for tuners without one."""
+    return int(getattr(getattr(tuner, "config", None), "obstacle_rays", 0))
+
+
 @dataclass(frozen=True)
 class FixedTuner:
     """The same parameters for every agent at every tick.

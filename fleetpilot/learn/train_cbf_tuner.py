@@ -226,6 +226,7 @@ def train(args: Args, tuner_block: dict | None = None) -> dict:
                 max_steps=max_steps,
                 seed=args.seed * 1000 + index,
                 autoreset=True,
+                obstacle_rays=tuner_config.obstacle_rays,
             )
         )
         envs.append(env)

@@ -13,7 +13,7 @@ import torch
 from fleetpilot.agent_states import AgentStates
 from fleetpilot.envs.actions import ActionLayout
 from fleetpilot.envs.graph import NeighbourGraphBuilder, compute_geometry
-from fleetpilot.envs.tuners import make_tuner
+from fleetpilot.envs.tuners import make_tuner, observation_rays
 from fleetpilot.ros.tuning import TunedParameters
 
 
@@ -89,7 +89,9 @@ class LearnedTunerAdapter:
         obstacles_t = as_tensor(obstacles)[None]
         mask = torch.tensor([[len(config.obstacles) > 0] * len(obstacles)], device=self.device)
         geometry = compute_geometry(positions_t, obstacles_t, mask)
-        builder = NeighbourGraphBuilder(1, count, config.sensing_radius, self.device)
+        builder = NeighbourGraphBuilder(
+            1, count, config.sensing_radius, self.device, observation_rays(self.tuner)
+        )
         return builder(
             geometry,
             positions_t,

@@ -45,7 +45,10 @@ from fleetpilot.safety.tuner_config import (
 CONFIG_FILE = "tuner.yaml"
 WEIGHTS_FILE = "model.safetensors"
 NODE_INPUTS = 9
-"""goal distance, velocity (2), heading (2), obstacle offset (2), obstacle seen, arrived."""
+"""goal distance, velocity (2), heading (2), obstacle offset (2), obstacle seen, arrived; then
+one free range per obstacle ray (``TunerConfig.obstacle_rays``)."""
+BASE_NODE_FEATURES = 10
+"""Columns of the observation's ``x`` before the obstacle rays."""
 EDGE_INPUTS = 7
 """relative position (2), its unit vector (2), relative velocity (2), distance."""
 LOG_STD_FLOOR = math.log(0.05)
@@ -73,12 +76,17 @@ def _rotate_into(frame_x: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
 
 
 def goal_frame_features(
-    x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor, goal_scale: float
+    x: torch.Tensor,
+    edge_index: torch.Tensor,
+    edge_attr: torch.Tensor,
+    goal_scale: float,
+    obstacle_rays: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Node (A, NODE_INPUTS) and edge (E, EDGE_INPUTS) inputs in each agent's goal frame.
+    """Node (A, NODE_INPUTS + obstacle_rays) and edge (E, EDGE_INPUTS) inputs in each agent's
+    goal frame (the rays are in it already).
 
     Args:
-        x: (A, len(NODE_FEATURES)) node features of the observation.
+        x: (A, len(node_feature_names(obstacle_rays))) node features of the observation.
         edge_index: (2, E) long, [source j, target i]: agent i senses agent j.
         edge_attr: (E, len(EDGE_FEATURES)) [dx, dy, dvx, dvy, distance] of j relative to i.
         goal_scale: goal distances are clipped to this [m].
@@ -95,7 +103,8 @@ def goal_frame_features(
             _rotate_into(frame, x[:, 2:4]),
             _rotate_into(frame, heading),
             _rotate_into(frame, x[:, 6:8]),
-            x[:, 8:10],
+            x[:, 8:BASE_NODE_FEATURES],
+            x[:, BASE_NODE_FEATURES : BASE_NODE_FEATURES + obstacle_rays],
         ],
         dim=-1,
     )
@@ -153,7 +162,7 @@ class CbfTunerNet(nn.Module):
         self.config = config
         hidden, edge_hidden = config.hidden, config.edge_hidden
         outputs = len(config.node_outputs)
-        self.node_encoder = _mlp([NODE_INPUTS, hidden, hidden])
+        self.node_encoder = _mlp([NODE_INPUTS + config.obstacle_rays, hidden, hidden])
         self.message = _mlp([EDGE_INPUTS + hidden, edge_hidden, edge_hidden])
         self.update = _mlp([hidden + 2 * edge_hidden, hidden, hidden])
         self.node_head = nn.Linear(hidden, max(outputs, 1))
@@ -184,7 +193,9 @@ class CbfTunerNet(nn.Module):
         self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor
     ) -> TunerOutput:
         """One pass over a (possibly batched) observation graph of A agents and E edges."""
-        nodes, edges = goal_frame_features(x, edge_index, edge_attr, self.config.goal_scale)
+        nodes, edges = goal_frame_features(
+            x, edge_index, edge_attr, self.config.goal_scale, self.config.obstacle_rays
+        )
         embedding = self.node_encoder(nodes)
         target = edge_index[1]
         messages = self.message[1:](

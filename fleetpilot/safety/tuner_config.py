@@ -10,7 +10,7 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from fleetpilot.envs.actions import ACTION_PARAMETERS
-from fleetpilot.envs.graph import EDGE_FEATURES, NODE_FEATURES
+from fleetpilot.envs.graph import EDGE_FEATURES, node_feature_names
 from fleetpilot.safety.constraints import MIN_RESPONSIBILITY
 
 TUNER_KIND = "cbf_tuner_gnn"
@@ -56,7 +56,11 @@ class TunerConfig:
             reward is 0 whatever they do), so a learned output there would get no gradient.
         hidden: width of the node embedding and the node/value heads.
         edge_hidden: width of the per-neighbour message network (dominates inference cost).
-        node_features: the observation's node feature names, checked against the environment.
+        obstacle_rays: rays of the coarse obstacle scan in each agent's observation
+            (``fleetpilot.envs.graph.obstacle_ray_ranges``); 0 for none (the nearest obstacle
+            point only).
+        node_features: the observation's node feature names, checked against the environment
+            (filled in from ``obstacle_rays`` when not given).
         edge_features: the observation's edge feature names, checked against the environment.
         goal_scale: distances to the goal are clipped to this before encoding [m].
         init_log_std: initial log standard deviation of the exploration noise (pre-squash).
@@ -72,7 +76,8 @@ class TunerConfig:
     constant_outputs: dict[str, float] = field(default_factory=dict)
     hidden: int = 64
     edge_hidden: int = 32
-    node_features: tuple[str, ...] = NODE_FEATURES
+    obstacle_rays: int = 0
+    node_features: tuple[str, ...] | None = None
     edge_features: tuple[str, ...] = EDGE_FEATURES
     goal_scale: float = 5.0
     init_log_std: float = -0.5
@@ -81,6 +86,12 @@ class TunerConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "node_outputs", tuple(self.node_outputs))
+        rays = self.obstacle_rays
+        if isinstance(rays, bool) or not isinstance(rays, int) or rays < 0:
+            raise ValueError(f"obstacle_rays: expected an integer >= 0, got {rays!r}")
+        expected_nodes = node_feature_names(rays)
+        if self.node_features is None:
+            object.__setattr__(self, "node_features", expected_nodes)
         object.__setattr__(self, "node_features", tuple(self.node_features))
         object.__setattr__(self, "edge_features", tuple(self.edge_features))
         if not self.node_outputs and not self.per_neighbour_responsibility:
@@ -151,10 +162,10 @@ class TunerConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
-        if self.node_features != NODE_FEATURES:
+        if self.node_features != expected_nodes:
             raise ValueError(
-                f"node_features: expected the environment's {list(NODE_FEATURES)}, "
-                f"got {list(self.node_features)}"
+                f"node_features: expected the environment's {list(expected_nodes)} "
+                f"(obstacle_rays {rays}), got {list(self.node_features)}"
             )
         if self.edge_features != EDGE_FEATURES:
             raise ValueError(

@@ -32,9 +32,15 @@ from functools import partial
 import torch
 from torch import nn
 
-from fleetpilot.envs.graph import EDGE_FEATURES, NODE_FEATURES
+from fleetpilot.envs.graph import EDGE_FEATURES
 from fleetpilot.export.formats import ExportSpec
-from fleetpilot.safety.tuner import EDGE_INPUTS, CbfTunerNet, _rotate_into, _split_linear
+from fleetpilot.safety.tuner import (
+    BASE_NODE_FEATURES,
+    EDGE_INPUTS,
+    CbfTunerNet,
+    _rotate_into,
+    _split_linear,
+)
 
 ONNX_OPSET = 18
 """ScatterElements with ``reduction="max"`` (the max aggregation) needs opset 18."""
@@ -51,7 +57,11 @@ DYNAMIC_AXES = {
 
 
 def export_goal_frame_features(
-    x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor, goal_scale: float
+    x: torch.Tensor,
+    edge_index: torch.Tensor,
+    edge_attr: torch.Tensor,
+    goal_scale: float,
+    obstacle_rays: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`fleetpilot.safety.tuner.goal_frame_features` with exportable operators."""
     goal = x[:, 0:2]
@@ -64,7 +74,8 @@ def export_goal_frame_features(
             _rotate_into(frame, x[:, 2:4]),
             _rotate_into(frame, x[:, 4:6]),
             _rotate_into(frame, x[:, 6:8]),
-            x[:, 8:10],
+            x[:, 8:BASE_NODE_FEATURES],
+            x[:, BASE_NODE_FEATURES : BASE_NODE_FEATURES + obstacle_rays],
         ],
         dim=-1,
     )
@@ -122,6 +133,7 @@ class TunerMeanGraph(nn.Module):
         super().__init__()
         self.net = net.eval()
         self.goal_scale = float(net.config.goal_scale)
+        self.obstacle_rays = int(net.config.obstacle_rays)
         self.num_outputs = len(net.config.node_outputs)
         self.responsibility = bool(net.config.per_neighbour_responsibility)
         self.edge_hidden = int(net.config.edge_hidden)
@@ -130,7 +142,9 @@ class TunerMeanGraph(nn.Module):
         self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         net = self.net
-        nodes, edges = export_goal_frame_features(x, edge_index, edge_attr, self.goal_scale)
+        nodes, edges = export_goal_frame_features(
+            x, edge_index, edge_attr, self.goal_scale, self.obstacle_rays
+        )
         embedding = net.node_encoder(nodes)
         target = edge_index[1]
         messages = net.message[1:](
@@ -159,7 +173,11 @@ def eager_mean_outputs(
 
 
 def random_graph(
-    num_robots: int, seed: int, isolated: int = 1, sensing_radius: float = 2.0
+    num_robots: int,
+    seed: int,
+    isolated: int = 1,
+    sensing_radius: float = 2.0,
+    obstacle_rays: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """A realistic observation graph of ``num_robots`` robots from the environment's builder.
 
@@ -167,7 +185,7 @@ def random_graph(
     ``isolated`` robots are moved far away, so they have no neighbour (no incoming edge).
 
     Returns:
-        ``(x [N, 10], edge_index [2, E], edge_attr [E, 5])``.
+        ``(x [N, 10 + obstacle_rays], edge_index [2, E], edge_attr [E, 5])``.
     """
     from fleetpilot.envs.graph import NeighbourGraphBuilder, compute_geometry
 
@@ -184,7 +202,9 @@ def random_graph(
     arrived[0, 0] = True
     obstacles = torch.tensor([[[0.5, 0.3, 0.4], [-1.0, 1.5, 0.3]]])
     geometry = compute_geometry(positions, obstacles, torch.ones(1, 2, dtype=torch.bool))
-    builder = NeighbourGraphBuilder(1, num_robots, sensing_radius, torch.device("cpu"))
+    builder = NeighbourGraphBuilder(
+        1, num_robots, sensing_radius, torch.device("cpu"), obstacle_rays
+    )
     batch = builder(geometry, positions, velocities, headings, goals, arrived)
     return batch.x, batch.edge_index, batch.edge_attr
 
@@ -206,15 +226,18 @@ def tuner_export_spec(net: CbfTunerNet, seed: int = 0) -> ExportSpec:
         input_names=INPUT_NAMES,
         output_names=OUTPUT_NAMES,
         dynamic_axes=DYNAMIC_AXES,
-        trace_inputs=random_graph(5, seed=seed + 1000),
-        check_inputs=[random_graph(size, seed=seed + size) for size in CHECK_SIZES],
+        trace_inputs=random_graph(5, seed=seed + 1000, obstacle_rays=config.obstacle_rays),
+        check_inputs=[
+            random_graph(size, seed=seed + size, obstacle_rays=config.obstacle_rays)
+            for size in CHECK_SIZES
+        ],
         opset=ONNX_OPSET,
         reference=partial(eager_mean_outputs, net),
         onnx_symbolics={"aten::scatter_reduce": scatter_max_symbolic},
         description={
             "type": "cbf_tuner_gnn",
             "inputs": {
-                "x": ["robots", len(NODE_FEATURES)],
+                "x": ["robots", len(config.node_features)],
                 "edge_index": [2, "edges"],
                 "edge_attr": ["edges", len(EDGE_FEATURES)],
             },

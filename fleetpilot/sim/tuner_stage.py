@@ -13,7 +13,7 @@ import torch
 
 from fleetpilot.envs.actions import ActionLayout
 from fleetpilot.envs.graph import Geometry, NeighbourGraphBuilder, compute_geometry
-from fleetpilot.envs.tuners import FixedTuner, Tuner
+from fleetpilot.envs.tuners import FixedTuner, Tuner, observation_rays
 
 PADDING_OBSTACLE = (1.0e4, 1.0e4, 1.0e-3)
 """[x, y, r] of the one padding row of obstacle-free worlds (far away and tiny, as in NavEnv)."""
@@ -45,7 +45,9 @@ class TunerStage:
             tuner.reset()  # policies with state (e.g. a noise stream) start each episode afresh
         self.layout = ActionLayout(tuple(tuner.action_parameters))
         self.obstacles, self.obstacle_mask = obstacle_tensors(obstacles)
-        self._graph = NeighbourGraphBuilder(1, num_robots, sensing_radius, torch.device("cpu"))
+        self._graph = NeighbourGraphBuilder(
+            1, num_robots, sensing_radius, torch.device("cpu"), observation_rays(tuner)
+        )
         self._fixed = None
         if isinstance(tuner, FixedTuner):
             action = self.layout.pack(dict(tuner.values), 1, num_robots, torch.float64)

@@ -8,7 +8,7 @@ import torch
 import yaml
 
 from fleetpilot.envs import NavEnv, NavEnvConfig, make_tuner
-from fleetpilot.envs.evaluate import run_episodes
+from fleetpilot.envs.evaluate import evaluate, run_episodes
 from fleetpilot.envs.graph import NeighbourGraphBuilder, compute_geometry
 from fleetpilot.safety.tuner import (
     CONFIG_FILE,
@@ -27,11 +27,14 @@ SHIPPED = ROOT / "policies" / "cbf_tuner_gnn"
 SENSING_RADIUS = 2.0
 
 
-def random_net(seed: int = 0, scale: float = 1.0) -> CbfTunerNet:
+def random_net(seed: int = 0, scale: float = 1.0, obstacle_rays: int = 0) -> CbfTunerNet:
     """An untrained network with weights multiplied by ``scale`` (large: extreme outputs)."""
     torch.manual_seed(seed)
     net = CbfTunerNet(
-        TunerConfig(init={"alpha": 1, "gain": 1, "tangential": 0.3, "responsibility": 0.7})
+        TunerConfig(
+            init={"alpha": 1, "gain": 1, "tangential": 0.3, "responsibility": 0.7},
+            obstacle_rays=obstacle_rays,
+        )
     )
     with torch.no_grad():
         for parameter in net.parameters():
@@ -39,7 +42,7 @@ def random_net(seed: int = 0, scale: float = 1.0) -> CbfTunerNet:
     return net.eval()
 
 
-def observation(positions, goals, velocities, obstacles=None, arrived=None):
+def observation(positions, goals, velocities, obstacles=None, arrived=None, obstacle_rays=0):
     """A one-environment observation Batch from (N, 2) float64 arrays."""
     positions = torch.as_tensor(positions, dtype=torch.float32)[None]
     goals = torch.as_tensor(goals, dtype=torch.float32)[None]
@@ -53,7 +56,7 @@ def observation(positions, goals, velocities, obstacles=None, arrived=None):
         mask = torch.ones(obstacles.shape[:2], dtype=torch.bool)
     headings = torch.atan2(velocities[..., 1], velocities[..., 0])
     arrived = torch.zeros((1, n), dtype=torch.bool) if arrived is None else arrived[None]
-    builder = NeighbourGraphBuilder(1, n, SENSING_RADIUS, torch.device("cpu"))
+    builder = NeighbourGraphBuilder(1, n, SENSING_RADIUS, torch.device("cpu"), obstacle_rays)
     geometry = compute_geometry(positions, obstacles, mask)
     return builder(geometry, positions, velocities, headings, goals, arrived)
 
@@ -83,18 +86,48 @@ def test_outputs_are_permutation_equivariant():
     assert torch.allclose(permuted_shares[0], shares[0][index][:, index], atol=1e-5)
 
 
-def test_outputs_are_translation_invariant():
-    tuner = GnnTuner(random_net())
+@pytest.mark.parametrize("rays", [0, 16])
+def test_outputs_are_translation_invariant(rays):
+    tuner = GnnTuner(random_net(obstacle_rays=rays))
     positions, goals, velocities, obstacles = crowd(3)
-    action, shares = tuner(observation(positions, goals, velocities, obstacles))
+    action, shares = tuner(observation(positions, goals, velocities, obstacles, None, rays))
     shift = np.array([37.0, -12.5])
     moved = obstacles.copy()
     moved[:, :2] += shift
     shifted_action, shifted_shares = tuner(
-        observation(positions + shift, goals + shift, velocities, moved)
+        observation(positions + shift, goals + shift, velocities, moved, None, rays)
     )
     assert torch.allclose(shifted_action, action, atol=1e-4)
     assert torch.allclose(shifted_shares, shares, atol=1e-4)
+
+
+def test_a_tuner_with_obstacle_rays_sees_where_a_wall_ends():
+    """An agent beside a wall of discs, once by the wall's end and once beside its middle, with
+    the same nearest wall point and goal offset: only the ray scan tells the two apart."""
+    wall = np.array([[0.0, y, 0.2] for y in np.arange(-4.0, 0.01, 0.2)])
+
+    def outputs(net, y, rays):
+        position, goal = np.array([[-0.5, y]]), np.array([[4.5, y]])
+        return GnnTuner(net)(observation(position, goal, np.zeros((1, 2)), wall, None, rays))[0]
+
+    plain = random_net(seed=3)
+    assert torch.allclose(outputs(plain, -0.4, 0), outputs(plain, -2.0, 0), atol=1e-6)
+    scanning = random_net(seed=3, obstacle_rays=16)
+    assert not torch.allclose(outputs(scanning, -0.4, 16), outputs(scanning, -2.0, 16), atol=1e-4)
+
+
+def test_a_tuner_with_obstacle_rays_round_trips_and_runs_in_the_environment(tmp_path):
+    save_pretrained(random_net(seed=5, obstacle_rays=8), tmp_path)
+    manifest = yaml.safe_load((tmp_path / CONFIG_FILE).read_text())
+    assert manifest["obstacle_rays"] == 8 and len(manifest["node_features"]) == 18
+    tuner = make_tuner(str(tmp_path))
+    scenario = load_scenario(ROOT / "sim/scenarios/doorway.yaml")
+    metrics = evaluate(scenario, tuner, episodes=1, seed=0, max_steps=20)
+    assert metrics["episodes"] == 1
+    manifest["node_features"] = manifest["node_features"][:10]
+    (tmp_path / CONFIG_FILE).write_text(yaml.safe_dump(manifest))
+    with pytest.raises(ValueError, match=r"node_features: expected .*\(obstacle_rays 8\)"):
+        make_tuner(str(tmp_path))
 
 
 def test_an_agent_output_depends_only_on_what_it_senses():
@@ -253,8 +286,15 @@ def test_shipped_tuner_outputs_on_saved_inputs_are_unchanged():
         saved = dict(saved)
     for name, value in saved_inputs().items():
         assert np.array_equal(saved[name], value), name
-    obs = observation(saved["positions"], saved["goals"], saved["velocities"], saved["obstacles"])
-    mean_action, mean_shares = GnnTuner(load_net(SHIPPED), sample=False)(obs)
+    net = load_net(SHIPPED)
+    obs = observation(
+        saved["positions"],
+        saved["goals"],
+        saved["velocities"],
+        saved["obstacles"],
+        obstacle_rays=net.config.obstacle_rays,
+    )
+    mean_action, mean_shares = GnnTuner(net, sample=False)(obs)
     assert (mean_shares > 0.5).sum() > 10  # the case exercises the per-neighbour outputs
     assert np.allclose(mean_action.numpy(), saved["mean_action"], atol=1e-5)
     assert np.allclose(mean_shares.numpy(), saved["mean_responsibility"], atol=1e-5)

@@ -107,3 +107,15 @@ def test_constant_outputs_follow_the_robot_count_in_traced_exports(tmp_path):
             params, _ = scripted(*graph)
         assert params.shape == (graph[0].shape[0], 4) and torch.all(params[:, 3] == 2.0)
         assert_agree(scripted(*graph), eager_mean_outputs(net, *graph))
+
+
+def test_a_tuner_with_obstacle_rays_exports_its_scan_inputs(tmp_path):
+    torch.manual_seed(0)
+    net = CbfTunerNet(TunerConfig(obstacle_rays=8)).eval()
+    report = export_spec(tuner_export_spec(net), tmp_path, formats=("torchscript",))
+    assert report["inputs"]["x"] == ["robots", 18]
+    assert report["formats"]["torchscript"]["max_abs_diff"] < 1e-5
+    scripted = load_torchscript(tmp_path / "tuner.torchscript.pt")
+    graph = random_graph(7, seed=2, obstacle_rays=8)
+    assert graph[0].shape == (7, 18)
+    assert_agree(scripted(*graph), eager_mean_outputs(net, *graph))

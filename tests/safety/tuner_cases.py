@@ -31,8 +31,9 @@ def write_artifact() -> None:
     from tests.safety.test_tuner import observation
 
     inputs = saved_inputs()
-    obs = observation(**inputs)
-    mean_action, mean_shares = GnnTuner(load_net(SHIPPED), sample=False)(obs)
+    net = load_net(SHIPPED)
+    obs = observation(**inputs, obstacle_rays=net.config.obstacle_rays)
+    mean_action, mean_shares = GnnTuner(net, sample=False)(obs)
     shipped = make_tuner(str(SHIPPED))
     first, second = shipped(obs), shipped(obs)
     np.savez(
