@@ -200,7 +200,9 @@ def network_cases(seed: int, folder: Path) -> list[tuple[str, str, dict[str, obj
     runtimes = {"eager": lambda *graph: eager_mean_outputs(net, *graph)}
     runtimes.update(exported_callables(spec, folder))
     for robots in TUNER_ROBOTS:
-        graph = random_graph(robots, seed=seed * 1000 + robots, isolated=0)
+        graph = random_graph(
+            robots, seed=seed * 1000 + robots, isolated=0, obstacle_rays=net.config.obstacle_rays
+        )
         cases.append(("GNN CBF tuner (mean)", f"{robots} robots", runtimes, graph))
     policy = FollowerPolicy.from_pretrained(FOLLOWER_DIR)
     spec = follower_export_spec(policy.net)

@@ -193,6 +193,13 @@ class CbfTunerNet(nn.Module):
         self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor
     ) -> TunerOutput:
         """One pass over a (possibly batched) observation graph of A agents and E edges."""
+        expected = len(self.config.node_features)
+        if x.shape[-1] != expected:
+            raise ValueError(
+                f"x: expected {expected} node features per agent (obstacle_rays "
+                f"{self.config.obstacle_rays}), got {x.shape[-1]}; build the observation with "
+                f"obstacle_rays={self.config.obstacle_rays}"
+            )
         nodes, edges = goal_frame_features(
             x, edge_index, edge_attr, self.config.goal_scale, self.config.obstacle_rays
         )

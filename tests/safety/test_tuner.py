@@ -10,6 +10,7 @@ import yaml
 from fleetpilot.envs import NavEnv, NavEnvConfig, make_tuner
 from fleetpilot.envs.evaluate import evaluate, run_episodes
 from fleetpilot.envs.graph import NeighbourGraphBuilder, compute_geometry
+from fleetpilot.envs.tuners import observation_rays
 from fleetpilot.safety.tuner import (
     CONFIG_FILE,
     CbfTunerNet,
@@ -128,6 +129,12 @@ def test_a_tuner_with_obstacle_rays_round_trips_and_runs_in_the_environment(tmp_
     (tmp_path / CONFIG_FILE).write_text(yaml.safe_dump(manifest))
     with pytest.raises(ValueError, match=r"node_features: expected .*\(obstacle_rays 8\)"):
         make_tuner(str(tmp_path))
+
+
+def test_an_observation_without_the_tuner_s_rays_is_refused_by_name():
+    positions, goals, velocities, obstacles = crowd(2)
+    with pytest.raises(ValueError, match=r"x: expected 18 node features .* got 10"):
+        GnnTuner(random_net(obstacle_rays=8))(observation(positions, goals, velocities, obstacles))
 
 
 def test_an_agent_output_depends_only_on_what_it_senses():
@@ -313,7 +320,12 @@ def test_shipped_tuner_frees_the_unicycle_circle_swap_that_locks_a_fixed_cbf():
 
     def episodes(tuner):
         env = NavEnv(
-            NavEnvConfig(scenario=scenario, num_envs=2, action_parameters=tuner.action_parameters)
+            NavEnvConfig(
+                scenario=scenario,
+                num_envs=2,
+                action_parameters=tuner.action_parameters,
+                obstacle_rays=observation_rays(tuner),
+            )
         )
         return run_episodes(env, tuner, seed=0)
 

@@ -34,8 +34,10 @@ def shipped_net() -> CbfTunerNet:
     return load_net(SHIPPED)
 
 
-def graphs():
-    return [random_graph(size, seed=100 + size) for size in SIZES]
+def graphs(obstacle_rays: int | None = None):
+    """Check graphs for a tuner with ``obstacle_rays`` (None: the shipped tuner's)."""
+    rays = load_net(SHIPPED).config.obstacle_rays if obstacle_rays is None else obstacle_rays
+    return [random_graph(size, seed=100 + size, obstacle_rays=rays) for size in SIZES]
 
 
 def assert_agree(actual, expected):
@@ -61,7 +63,9 @@ def test_export_graph_equals_the_eager_network(shipped_net):
 def test_isolated_robot_outputs_do_not_depend_on_the_others(shipped_net):
     """Its pooled messages are zero (not -inf from the max's start value)."""
     module = TunerMeanGraph(shipped_net)
-    x, edge_index, edge_attr = random_graph(8, seed=3)
+    x, edge_index, edge_attr = random_graph(
+        8, seed=3, obstacle_rays=shipped_net.config.obstacle_rays
+    )
     alone = x[-1:].clone()
     with torch.no_grad():
         in_crowd = module(x, edge_index, edge_attr)[0][-1]
@@ -102,7 +106,7 @@ def test_constant_outputs_follow_the_robot_count_in_traced_exports(tmp_path):
     report = export_spec(tuner_export_spec(net), tmp_path, formats=("torchscript",))
     assert report["outputs"]["params"] == ["robots", 4]
     scripted = load_torchscript(tmp_path / "tuner.torchscript.pt")
-    for graph in graphs():
+    for graph in graphs(obstacle_rays=0):
         with torch.no_grad():
             params, _ = scripted(*graph)
         assert params.shape == (graph[0].shape[0], 4) and torch.all(params[:, 3] == 2.0)
