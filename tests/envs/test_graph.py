@@ -42,10 +42,12 @@ def random_world(seed: int, num_envs=3, num_agents=5, num_obstacles=2):
     )
 
 
-def observe(world):
+def observe(world, obstacle_rays=0):
     num_envs, num_agents = world["positions"].shape[:2]
     geometry = compute_geometry(world["positions"], world["obstacles"], world["obstacle_mask"])
-    builder = NeighbourGraphBuilder(num_envs, num_agents, RADIUS, torch.device("cpu"))
+    builder = NeighbourGraphBuilder(
+        num_envs, num_agents, RADIUS, torch.device("cpu"), obstacle_rays
+    )
     return builder(
         geometry,
         world["positions"],
@@ -154,19 +156,10 @@ def test_obstacle_rays_measure_free_range_in_the_goal_frame():
 
 def test_obstacle_rays_are_appended_to_the_node_features():
     world = random_world(6)
-    num_envs, num_agents = world["positions"].shape[:2]
-    geometry = compute_geometry(world["positions"], world["obstacles"], world["obstacle_mask"])
-    builder = NeighbourGraphBuilder(num_envs, num_agents, RADIUS, torch.device("cpu"), 12)
-    batch = builder(
-        geometry,
-        world["positions"],
-        world["velocities"],
-        world["headings"],
-        world["goals"],
-        world["arrived"],
-    )
+    batch = observe(world, obstacle_rays=12)
     assert batch.x.shape[1] == len(node_feature_names(12)) == len(NODE_FEATURES) + 12
     assert torch.equal(batch.x[:, : len(NODE_FEATURES)], observe(world).x)
+    geometry = compute_geometry(world["positions"], world["obstacles"], world["obstacle_mask"])
     rays = obstacle_ray_ranges(geometry, world["positions"], world["goals"], RADIUS, 12)
     assert torch.equal(batch.x[:, len(NODE_FEATURES) :], rays.reshape(-1, 12))
     assert 0.0 < rays.min() and rays.max() == 1.0  # some rays hit, some see nothing
