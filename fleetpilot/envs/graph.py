@@ -83,6 +83,17 @@ def compute_geometry(
     return Geometry(distances, obstacle_offsets, gaps)
 
 
+def goal_frame(goal_offsets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unit vectors (..., 2) toward the goal, and the distances (..., 1) to it, from goal
+    offsets (..., 2). At the goal the direction is undefined; any fixed axis (+x) will do."""
+    distance = torch.hypot(goal_offsets[..., 0], goal_offsets[..., 1]).unsqueeze(-1)
+    fallback = torch.zeros_like(goal_offsets)
+    fallback[..., 0] = 1.0
+    return torch.where(
+        distance > 1e-6, goal_offsets / distance.clamp_min(1e-6), fallback
+    ), distance
+
+
 def obstacle_ray_ranges(
     geometry: Geometry,
     positions: torch.Tensor,
@@ -104,11 +115,7 @@ def obstacle_ray_ranges(
     offsets = geometry.obstacle_offsets  # (B, N, M, 2) obstacle centre - agent centre
     centre = torch.hypot(offsets[..., 0], offsets[..., 1])
     radius = centre - geometry.obstacle_gaps  # -inf on padding rows
-    toward_goal = goals - positions
-    distance = torch.hypot(toward_goal[..., 0], toward_goal[..., 1]).unsqueeze(-1)
-    fallback = torch.zeros_like(toward_goal)
-    fallback[..., 0] = 1.0
-    frame = torch.where(distance > 1e-6, toward_goal / distance.clamp_min(1e-6), fallback)
+    frame, _ = goal_frame(goals - positions)
     angles = torch.arange(count, dtype=positions.dtype, device=positions.device)
     angles = angles * (2 * math.pi / count)
     cos, sin = torch.cos(angles), torch.sin(angles)

@@ -34,6 +34,7 @@ from torch_geometric.data import Batch
 from torch_geometric.utils import scatter
 
 from fleetpilot.envs.actions import ACTION_PARAMETERS
+from fleetpilot.envs.graph import goal_frame
 from fleetpilot.safety.constraints import MIN_RESPONSIBILITY
 from fleetpilot.safety.tuner_config import (
     FORMAT_VERSION,
@@ -91,11 +92,7 @@ def goal_frame_features(
         edge_attr: (E, len(EDGE_FEATURES)) [dx, dy, dvx, dvy, distance] of j relative to i.
         goal_scale: goal distances are clipped to this [m].
     """
-    goal = x[:, 0:2]
-    distance = torch.hypot(goal[:, 0], goal[:, 1]).unsqueeze(-1)
-    # At the goal the direction is undefined; any fixed axis will do for a parked agent.
-    fallback = torch.tensor([1.0, 0.0], dtype=x.dtype, device=x.device).expand_as(goal)
-    frame = torch.where(distance > 1e-6, goal / distance.clamp_min(1e-6), fallback)
+    frame, distance = goal_frame(x[:, 0:2])
     heading = x[:, 4:6]
     nodes = torch.cat(
         [
