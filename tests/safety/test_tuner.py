@@ -216,6 +216,7 @@ def test_loading_a_mismatched_config_names_the_tensor(tmp_path):
         ),
         ("node_outputs", ["alpha", "speed"], "node_outputs\\[1\\]: expected one of"),
         ("edge_features", ["dx"], "edge_features: expected the environment's"),
+        ("obstacle_rays", -1, "obstacle_rays: expected an integer >= 0, got -1"),
         ("colour", "red", r"unknown field\(s\) \['colour'\]"),
     ],
 )
