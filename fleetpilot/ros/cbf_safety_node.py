@@ -11,7 +11,8 @@ With ``use_scan`` the node also subscribes ``scan`` (sensor_msgs/LaserScan, sens
 from a lidar at the robot's centre facing forward): each scan becomes at most
 ``scan_max_obstacles`` obstacle discs (:mod:`fleetpilot.safety.scan_obstacles`), with known
 neighbours masked out, and a missing or stale scan stops the robot like any other input. A
-robot with only a lidar and odometry is then kept off walls and off robots nobody reports.
+robot with only a lidar and odometry is then kept off walls and off robots nobody reports, and
+a learned tuner's obstacle scan sees those discs too.
 
 Ticks come from a timer at ``control_rate_hz`` (``trigger: timer``), or from each odometry
 message (``trigger: odometry``, lowest latency) with the timer still publishing a stop when

@@ -62,9 +62,14 @@ class LearnedTunerAdapter:
         goal: np.ndarray | None,
         neighbours: AgentStates,
         config,
+        obstacles: np.ndarray | None = None,
     ) -> TunedParameters:
-        """This tick's parameters; ``config`` supplies sensing radius and obstacles."""
-        observation = self._observation(pose, velocity, goal, neighbours, config)
+        """This tick's parameters; ``config`` supplies the sensing radius; ``obstacles`` (M, 3)
+        are the discs this robot perceives (its map and what its lidar sees), what the tuner's
+        obstacle scan ranges over (None: ``config.obstacles``, the map alone)."""
+        if obstacles is None:
+            obstacles = config.obstacles
+        observation = self.observation(pose, velocity, goal, neighbours, config, obstacles)
         with torch.no_grad():
             output = self.tuner(observation)
         # Tuners with per-neighbour outputs return (action, (B, N, N) responsibility).
@@ -77,17 +82,19 @@ class LearnedTunerAdapter:
             None if responsibility is None else responsibility[0].double().cpu().numpy(),
         )
 
-    def _observation(self, pose, velocity, goal, neighbours: AgentStates, config):
+    def observation(self, pose, velocity, goal, neighbours: AgentStates, config, obstacles):
+        """The one-graph Batch the tuner reads (this robot is node 0)."""
         count = 1 + len(neighbours)
         as_tensor = lambda a: torch.as_tensor(a, dtype=torch.float32, device=self.device)  # noqa: E731
         positions = np.concatenate([pose[None, :2], neighbours.positions])
         goals = positions.copy()
         if goal is not None:
             goals[0] = goal
-        obstacles = config.obstacles if len(config.obstacles) else np.array([[1e9, 1e9, 1.0]])
+        present = len(obstacles) > 0
+        obstacles = obstacles if present else np.array([[1e9, 1e9, 1.0]])
         positions_t = as_tensor(positions)[None]
         obstacles_t = as_tensor(obstacles)[None]
-        mask = torch.tensor([[len(config.obstacles) > 0] * len(obstacles)], device=self.device)
+        mask = torch.tensor([[present] * len(obstacles)], device=self.device)
         geometry = compute_geometry(positions_t, obstacles_t, mask)
         builder = NeighbourGraphBuilder(
             1, count, config.sensing_radius, self.device, observation_rays(self.tuner)

@@ -331,8 +331,10 @@ class RobotSafetyLoop:
         neighbours = self._neighbours
         distances = np.hypot(*(neighbours.positions - self._pose[:2]).T)
         in_range = tuple(int(i) for i in np.flatnonzero(distances <= self.config.sensing_radius))
+        obstacles = self._obstacles()
+        # The tuner's obstacle scan ranges over what the filter keeps clear of: map and lidar.
         parameters = self.tuner.parameters(
-            self._pose, self._velocity, self._goal, neighbours, self.config
+            self._pose, self._velocity, self._goal, neighbours, self.config, obstacles
         )
         poses = np.concatenate(
             [self._pose[None], np.column_stack([neighbours.positions, neighbours.headings])]
@@ -341,7 +343,6 @@ class RobotSafetyLoop:
         commands[0] = self._nominal
         velocities = np.zeros((len(poses), 2))  # only row 0's own rows use a velocity
         velocities[0] = self._velocity
-        obstacles = self._obstacles()
         report = self.filter.filter_with_report(
             poses,
             commands,

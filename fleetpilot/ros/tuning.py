@@ -61,6 +61,7 @@ class ParameterSource(Protocol):
         goal: np.ndarray | None,
         neighbours: AgentStates,
         config,
+        obstacles: np.ndarray | None = None,
     ) -> TunedParameters: ...
 
 
@@ -106,7 +107,9 @@ class FixedTunerAdapter:
             float(values["alpha"]), float(values["gain"]), float(values["tangential"])
         )
 
-    def parameters(self, pose, velocity, goal, neighbours, config) -> TunedParameters:
+    def parameters(
+        self, pose, velocity, goal, neighbours, config, obstacles=None
+    ) -> TunedParameters:
         return self._parameters
 
 

@@ -5,11 +5,17 @@ noise, the noise could not break the symmetry (a six-robot circle swap over ROS 
 """
 
 import numpy as np
+import torch
 
 from fleetpilot.agent_states import AgentStates
-from fleetpilot.ros.robot_safety import RobotSafetyConfig
+from fleetpilot.ros.learned_tuning import LearnedTunerAdapter
+from fleetpilot.ros.robot_safety import RobotSafetyConfig, RobotSafetyLoop
 from fleetpilot.ros.tuning import make_tuner_adapter, robot_noise_seed
+from fleetpilot.safety import SafetyMode
+from fleetpilot.safety.scan_obstacles import ScanReduction
 from tests.ros.fleet_watch import ROOT
+from tests.safety.test_scan_obstacles import GEOMETRY as SCAN_GEOMETRY
+from tests.safety.test_scan_obstacles import wall_scan
 
 SHIPPED = str(ROOT / "policies" / "cbf_tuner_gnn")
 
@@ -23,6 +29,12 @@ def one_neighbour_ahead() -> AgentStates:
         np.array([[-0.5, 0.0]]),
         np.array([0.2]),
         np.zeros(1),
+    )
+
+
+def no_neighbours() -> AgentStates:
+    return AgentStates(
+        (), np.zeros((0, 2)), np.zeros(0), np.zeros((0, 2)), np.zeros(0), np.zeros(0)
     )
 
 
@@ -60,3 +72,34 @@ def test_the_adapter_moves_the_learned_tuner_to_its_device():
     # Only a CPU is here: "meta" (shapes, no data) shows that .to really moves the network.
     assert adapter.tuner.to("meta") is adapter.tuner
     assert {p.device.type for p in adapter.tuner.net.parameters()} == {"meta"}
+
+
+class RecordingAdapter(LearnedTunerAdapter):
+    """The shipped tuner, keeping the last observation it read."""
+
+    def observation(self, *args):
+        self.last = super().observation(*args)
+        return self.last
+
+
+def goal_ray_range(scan_reduction) -> float:
+    """Free range toward the goal (ray 0, / sensing radius) in the tuner's observation of a
+    robot with no map, facing a wall 1 m ahead that its lidar (if any) sees."""
+    config = RobotSafetyConfig(robot_id="me", scan=scan_reduction)
+    adapter = RecordingAdapter(SHIPPED, torch.device("cpu"))
+    loop = RobotSafetyLoop(config, adapter)
+    loop.set_odometry(0.0, np.zeros(3), np.zeros(2))
+    loop.set_neighbours(0.0, no_neighbours())
+    loop.set_nominal(0.0, np.array([0.5, 0.0]))
+    loop.set_goal(np.array([4.0, 0.0]))
+    if scan_reduction is not None:
+        loop.set_scan(0.0, wall_scan(1.0), SCAN_GEOMETRY)
+    assert loop.tick(0.0).mode != SafetyMode.STOPPED
+    column = adapter.tuner.config.node_features.index("free_range_0")
+    return float(adapter.last.x[0, column])
+
+
+def test_the_tuner_scans_the_walls_its_lidar_sees_without_a_map():
+    assert goal_ray_range(None) == 1.0  # no map, no lidar: nothing within the sensing radius
+    # The wall's surface is 1 m ahead, the scan's discs a little nearer (range noise margin).
+    assert 0.35 <= goal_ray_range(ScanReduction(max_range=2.0)) <= 0.5
