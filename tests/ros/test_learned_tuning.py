@@ -82,9 +82,10 @@ class RecordingAdapter(LearnedTunerAdapter):
         return self.last
 
 
-def goal_ray_range(scan_reduction) -> float:
+def goal_ray_range(scan_reduction, ranges=None) -> float:
     """Free range toward the goal (ray 0, / sensing radius) in the tuner's observation of a
-    robot with no map, facing a wall 1 m ahead that its lidar (if any) sees."""
+    robot with no map, facing a wall 1 m ahead that its lidar (if any) sees (``ranges``: the
+    scan's ranges, default the clean wall)."""
     config = RobotSafetyConfig(robot_id="me", scan=scan_reduction)
     adapter = RecordingAdapter(SHIPPED, torch.device("cpu"))
     loop = RobotSafetyLoop(config, adapter)
@@ -93,8 +94,11 @@ def goal_ray_range(scan_reduction) -> float:
     loop.set_nominal(0.0, np.array([0.5, 0.0]))
     loop.set_goal(np.array([4.0, 0.0]))
     if scan_reduction is not None:
-        loop.set_scan(0.0, wall_scan(1.0), SCAN_GEOMETRY)
-    assert loop.tick(0.0).mode != SafetyMode.STOPPED
+        loop.set_scan(0.0, wall_scan(1.0) if ranges is None else ranges, SCAN_GEOMETRY)
+    decision = loop.tick(0.0)
+    assert decision.mode != SafetyMode.STOPPED
+    tuned = decision.parameters
+    assert all(np.isfinite([tuned.alpha, tuned.gain, tuned.tangential]))
     column = adapter.tuner.config.node_features.index("free_range_0")
     return float(adapter.last.x[0, column])
 
@@ -103,3 +107,13 @@ def test_the_tuner_scans_the_walls_its_lidar_sees_without_a_map():
     assert goal_ray_range(None) == 1.0  # no map, no lidar: nothing within the sensing radius
     # The wall's surface is 1 m ahead, the scan's discs a little nearer (range noise margin).
     assert 0.35 <= goal_ray_range(ScanReduction(max_range=2.0)) <= 0.5
+
+
+def test_invalid_lidar_beams_do_not_reach_the_tuner_scan():
+    """NaN, negative and out-of-range beams are dropped with the scan's discs: the wall the
+    valid beams see is still in the tuner's scan, and its parameters stay finite."""
+    ranges = wall_scan(1.0)
+    ranges[::3] = np.nan
+    ranges[1::7] = -1.0
+    ranges[2::11] = 1e6
+    assert 0.35 <= goal_ray_range(ScanReduction(max_range=2.0), ranges) <= 0.5
