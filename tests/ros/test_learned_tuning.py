@@ -32,12 +32,6 @@ def one_neighbour_ahead() -> AgentStates:
     )
 
 
-def no_neighbours() -> AgentStates:
-    return AgentStates(
-        (), np.zeros((0, 2)), np.zeros(0), np.zeros((0, 2)), np.zeros(0), np.zeros(0)
-    )
-
-
 def ticks(seed, count=5) -> list[tuple[float, float, float]]:
     adapter = make_tuner_adapter(SHIPPED, noise_seed=seed)
     config = RobotSafetyConfig(robot_id="any")
@@ -90,7 +84,7 @@ def goal_ray_range(scan_reduction, ranges=None) -> float:
     adapter = RecordingAdapter(SHIPPED, torch.device("cpu"))
     loop = RobotSafetyLoop(config, adapter)
     loop.set_odometry(0.0, np.zeros(3), np.zeros(2))
-    loop.set_neighbours(0.0, no_neighbours())
+    loop.set_neighbours(0.0, AgentStates.empty())
     loop.set_nominal(0.0, np.array([0.5, 0.0]))
     loop.set_goal(np.array([4.0, 0.0]))
     if scan_reduction is not None:
