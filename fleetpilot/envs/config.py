@@ -57,6 +57,7 @@ class NavEnvConfig:
         dtype: ``float32`` or ``float64`` for states, actions and observations.
         obstacle_rays: rays of the obstacle scan in each agent's observation (what the tuner
             was trained with, :func:`fleetpilot.envs.tuners.observation_rays`); 0 for none.
+        obstacle_ray_range: reach of that scan [m]; None for the scenario's sensing radius.
     """
 
     scenario: Scenario
@@ -72,6 +73,7 @@ class NavEnvConfig:
     device: str = "cpu"
     dtype: str = "float32"
     obstacle_rays: int = 0
+    obstacle_ray_range: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.scenario, Scenario):

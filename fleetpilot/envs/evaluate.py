@@ -10,7 +10,7 @@ from torch_geometric.data import Batch
 from fleetpilot.envs.config import NavEnvConfig
 from fleetpilot.envs.metrics import EpisodeMetrics, summarize
 from fleetpilot.envs.nav_env import NavEnv
-from fleetpilot.envs.tuners import Tuner, observation_rays
+from fleetpilot.envs.tuners import Tuner, observation_ray_range, observation_rays
 from fleetpilot.scenarios import Scenario
 
 
@@ -70,6 +70,7 @@ def evaluate(
             max_steps=max_steps,
             seed=seed,
             obstacle_rays=observation_rays(tuner),
+            obstacle_ray_range=observation_ray_range(tuner),
         )
     )
     results = run_episodes(env, tuner, seed)

@@ -98,7 +98,7 @@ def obstacle_ray_ranges(
     geometry: Geometry,
     positions: torch.Tensor,
     goals: torch.Tensor,
-    sensing_radius: float,
+    ray_range: float,
     count: int,
 ) -> torch.Tensor:
     """A coarse range scan of the obstacle discs: ``count`` rays per agent, evenly spaced,
@@ -106,11 +106,14 @@ def obstacle_ray_ranges(
 
     The nearest obstacle point alone does not show where a wall ends: an agent pushed against
     a wall beside a door sees the wall, never the door. The scan does, as a ray whose range
-    jumps to the sensing radius.
+    jumps to the scan's reach.
+
+    Args:
+        ray_range: the scan's reach [m] (the sensing radius unless the tuner says otherwise).
 
     Returns:
-        (B, N, count) free range along each ray divided by ``sensing_radius``, in [0, 1]
-        (1: nothing within the sensing radius; 0: the agent's centre is inside a disc).
+        (B, N, count) free range along each ray divided by ``ray_range``, in [0, 1]
+        (1: nothing within ``ray_range``; 0: the agent's centre is inside a disc).
     """
     offsets = geometry.obstacle_offsets  # (B, N, M, 2) obstacle centre - agent centre
     centre = torch.hypot(offsets[..., 0], offsets[..., 1])
@@ -129,8 +132,19 @@ def obstacle_ray_ranges(
     # inside a disc is blocked on every ray).
     hit = (across2 < radius2) & (along + half_chord > 0) & (radius.unsqueeze(-1) > 0)
     entry = (along - half_chord).clamp_min(0.0)
-    entry = torch.where(hit, entry, torch.full_like(entry, sensing_radius))
-    return entry.amin(dim=2).clamp(max=sensing_radius) / sensing_radius
+    entry = torch.where(hit, entry, torch.full_like(entry, ray_range))
+    return entry.amin(dim=2).clamp(max=ray_range) / ray_range
+
+
+def check_ray_range(ray_range: float | None) -> float | None:
+    """``ray_range`` if it is None or a positive finite number; a clear error otherwise."""
+    if ray_range is None:
+        return None
+    if isinstance(ray_range, bool) or not isinstance(ray_range, int | float):
+        raise ValueError(f"obstacle_ray_range: expected a positive number, got {ray_range!r}")
+    if not (math.isfinite(ray_range) and ray_range > 0):
+        raise ValueError(f"obstacle_ray_range: expected a positive number, got {ray_range!r}")
+    return float(ray_range)
 
 
 class NeighbourGraphBuilder:
@@ -143,6 +157,7 @@ class NeighbourGraphBuilder:
         device: where the tables live.
         obstacle_rays: rays of the obstacle scan appended to each node
             (:func:`obstacle_ray_ranges`); 0 for none.
+        ray_range: reach of that scan [m]; None for ``sensing_radius``.
     """
 
     def __init__(
@@ -152,12 +167,14 @@ class NeighbourGraphBuilder:
         sensing_radius: float,
         device: torch.device,
         obstacle_rays: int = 0,
+        ray_range: float | None = None,
     ) -> None:
         if not isinstance(obstacle_rays, int) or obstacle_rays < 0:
             raise ValueError(f"obstacle_rays: expected an integer >= 0, got {obstacle_rays!r}")
         self.num_envs, self.num_agents = num_envs, num_agents
         self.sensing_radius = sensing_radius
         self.obstacle_rays = obstacle_rays
+        self.ray_range = check_ray_range(ray_range) or sensing_radius
         nodes = torch.arange(num_envs * num_agents, device=device)
         # For the flat pair index f = (b * N + i) * N + j: node b * N + i and node b * N + j.
         self._pair_target = nodes.repeat_interleave(num_agents)
@@ -218,7 +235,7 @@ class NeighbourGraphBuilder:
         if self.obstacle_rays:
             parts.append(
                 obstacle_ray_ranges(
-                    geometry, positions, goals, self.sensing_radius, self.obstacle_rays
+                    geometry, positions, goals, self.ray_range, self.obstacle_rays
                 ).to(dtype)
             )
         nodes = torch.cat(parts, dim=-1).reshape(num_envs * count, -1)

@@ -117,7 +117,7 @@ class NavEnv:
         self._layout_seeds: list[tuple[int, int, int]] = [(0, 0, 0)] * B
         self._geometry: Geometry | None = None
         self._graph = NeighbourGraphBuilder(
-            B, N, self.sensing_radius, self.device, config.obstacle_rays
+            B, N, self.sensing_radius, self.device, config.obstacle_rays, config.obstacle_ray_range
         )
 
     # Read-only views of the state -------------------------------------------------------------

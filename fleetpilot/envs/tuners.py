@@ -47,6 +47,12 @@ def observation_rays(tuner) -> int:
     return int(getattr(getattr(tuner, "config", None), "obstacle_rays", 0))
 
 
+def observation_ray_range(tuner) -> float | None:
+    """Reach of that scan [m] (a learned tuner's ``config.obstacle_ray_range``); None for the
+    sensing radius."""
+    return getattr(getattr(tuner, "config", None), "obstacle_ray_range", None)
+
+
 @dataclass(frozen=True)
 class FixedTuner:
     """The same parameters for every agent at every tick.

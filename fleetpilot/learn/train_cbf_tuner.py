@@ -227,6 +227,7 @@ def train(args: Args, tuner_block: dict | None = None) -> dict:
                 seed=args.seed * 1000 + index,
                 autoreset=True,
                 obstacle_rays=tuner_config.obstacle_rays,
+                obstacle_ray_range=tuner_config.obstacle_ray_range,
             )
         )
         envs.append(env)

@@ -10,7 +10,7 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from fleetpilot.envs.actions import ACTION_PARAMETERS
-from fleetpilot.envs.graph import EDGE_FEATURES, node_feature_names
+from fleetpilot.envs.graph import EDGE_FEATURES, check_ray_range, node_feature_names
 from fleetpilot.safety.constraints import MIN_RESPONSIBILITY
 
 TUNER_KIND = "cbf_tuner_gnn"
@@ -59,6 +59,9 @@ class TunerConfig:
         obstacle_rays: rays of the coarse obstacle scan in each agent's observation
             (``fleetpilot.envs.graph.obstacle_ray_ranges``); 0 for none (the nearest obstacle
             point only).
+        obstacle_ray_range: reach of that scan [m]; None for the sensing radius (every tuner
+            before 2026-12-07). A scan reaching farther than the neighbour graph shows a wall
+            across the room before the agent is pressed against it.
         node_features: the observation's node feature names, checked against the environment
             (filled in from ``obstacle_rays`` when not given).
         edge_features: the observation's edge feature names, checked against the environment.
@@ -77,6 +80,7 @@ class TunerConfig:
     hidden: int = 64
     edge_hidden: int = 32
     obstacle_rays: int = 0
+    obstacle_ray_range: float | None = None
     node_features: tuple[str, ...] | None = None
     edge_features: tuple[str, ...] = EDGE_FEATURES
     goal_scale: float = 5.0
@@ -89,6 +93,7 @@ class TunerConfig:
         rays = self.obstacle_rays
         if isinstance(rays, bool) or not isinstance(rays, int) or rays < 0:
             raise ValueError(f"obstacle_rays: expected an integer >= 0, got {rays!r}")
+        object.__setattr__(self, "obstacle_ray_range", check_ray_range(self.obstacle_ray_range))
         expected_nodes = node_feature_names(rays)
         if self.node_features is None:
             object.__setattr__(self, "node_features", expected_nodes)

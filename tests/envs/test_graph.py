@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 
 from fleetpilot.envs.graph import (
@@ -163,3 +164,38 @@ def test_obstacle_rays_are_appended_to_the_node_features():
     rays = obstacle_ray_ranges(geometry, world["positions"], world["goals"], RADIUS, 12)
     assert torch.equal(batch.x[:, len(NODE_FEATURES) :], rays.reshape(-1, 12))
     assert 0.0 < rays.min() and rays.max() == 1.0  # some rays hit, some see nothing
+
+
+def test_a_longer_ray_range_sees_a_wall_beyond_the_sensing_radius():
+    """A wall 3.8 m ahead: invisible to a scan reaching the 1.5 m sensing radius, at range
+    3.8 / 6 on ray 0 of a 6 m scan; the neighbour graph itself keeps the sensing radius."""
+    wall = torch.tensor([[[4.0, y, 0.2] for y in (-0.4, 0.0, 0.4)]], dtype=torch.float64)
+    world = dict(
+        positions=torch.tensor([[[0.0, 0.0], [1.0, 1.0], [0.0, 3.0]]], dtype=torch.float64),
+        velocities=torch.zeros(1, 3, 2, dtype=torch.float64),
+        headings=torch.zeros(1, 3, dtype=torch.float64),
+        goals=torch.tensor([[[8.0, 0.0], [1.0, 5.0], [0.0, 6.0]]], dtype=torch.float64),
+        arrived=torch.zeros(1, 3, dtype=torch.bool),
+        obstacles=wall,
+        obstacle_mask=torch.ones(1, 3, dtype=torch.bool),
+    )
+    geometry = compute_geometry(world["positions"], wall, world["obstacle_mask"])
+    inputs = [world[k] for k in ("positions", "velocities", "headings", "goals", "arrived")]
+
+    def build(ray_range):
+        builder = NeighbourGraphBuilder(1, 3, RADIUS, torch.device("cpu"), 8, ray_range)
+        return builder(geometry, *inputs)
+
+    near, far = build(None), build(6.0)
+    rays = len(NODE_FEATURES)
+    assert near.x[0, rays] == 1.0
+    assert math.isclose(far.x[0, rays].item(), 3.8 / 6.0, rel_tol=1e-9)
+    assert torch.equal(near.edge_index, far.edge_index)  # only agents 0 and 1 are neighbours
+    assert near.edge_index.shape[1] == 2
+    assert torch.equal(near.x[:, :rays], far.x[:, :rays])
+
+
+def test_a_bad_ray_range_is_refused_by_name():
+    for bad in (0.0, -1.0, float("nan"), float("inf"), "6", True):
+        with pytest.raises(ValueError, match="obstacle_ray_range"):
+            NeighbourGraphBuilder(1, 2, RADIUS, torch.device("cpu"), 8, bad)

@@ -77,9 +77,9 @@ class RecordingAdapter(LearnedTunerAdapter):
 
 
 def goal_ray_range(scan_reduction, ranges=None) -> float:
-    """Free range toward the goal (ray 0, / sensing radius) in the tuner's observation of a
-    robot with no map, facing a wall 1 m ahead that its lidar (if any) sees (``ranges``: the
-    scan's ranges, default the clean wall)."""
+    """Free range toward the goal (ray 0) in metres in the tuner's observation of a robot with
+    no map, facing a wall 1 m ahead that its lidar (if any) sees (``ranges``: the scan's
+    ranges, default the clean wall)."""
     config = RobotSafetyConfig(robot_id="me", scan=scan_reduction)
     adapter = RecordingAdapter(SHIPPED, torch.device("cpu"))
     loop = RobotSafetyLoop(config, adapter)
@@ -93,14 +93,17 @@ def goal_ray_range(scan_reduction, ranges=None) -> float:
     assert decision.mode != SafetyMode.STOPPED
     tuned = decision.parameters
     assert all(np.isfinite([tuned.alpha, tuned.gain, tuned.tangential]))
+    reach = adapter.tuner.config.obstacle_ray_range or config.sensing_radius
     column = adapter.tuner.config.node_features.index("free_range_0")
-    return float(adapter.last.x[0, column])
+    return float(adapter.last.x[0, column]) * reach
 
 
 def test_the_tuner_scans_the_walls_its_lidar_sees_without_a_map():
-    assert goal_ray_range(None) == 1.0  # no map, no lidar: nothing within the sensing radius
+    # No map, no lidar: nothing within the scan's reach.
+    reach = goal_ray_range(None)
+    assert reach == make_tuner_adapter(SHIPPED).tuner.config.obstacle_ray_range
     # The wall's surface is 1 m ahead, the scan's discs a little nearer (range noise margin).
-    assert 0.35 <= goal_ray_range(ScanReduction(max_range=2.0)) <= 0.5
+    assert 0.7 <= goal_ray_range(ScanReduction(max_range=2.0)) <= 1.0
 
 
 def test_invalid_lidar_beams_do_not_reach_the_tuner_scan():
@@ -110,4 +113,4 @@ def test_invalid_lidar_beams_do_not_reach_the_tuner_scan():
     ranges[::3] = np.nan
     ranges[1::7] = -1.0
     ranges[2::11] = 1e6
-    assert 0.35 <= goal_ray_range(ScanReduction(max_range=2.0), ranges) <= 0.5
+    assert 0.7 <= goal_ray_range(ScanReduction(max_range=2.0), ranges) <= 1.0

@@ -9,8 +9,8 @@ import yaml
 
 from fleetpilot.envs import NavEnv, NavEnvConfig, make_tuner
 from fleetpilot.envs.evaluate import evaluate, run_episodes
-from fleetpilot.envs.graph import NeighbourGraphBuilder, compute_geometry
-from fleetpilot.envs.tuners import observation_rays
+from fleetpilot.envs.graph import NODE_FEATURES, NeighbourGraphBuilder, compute_geometry
+from fleetpilot.envs.tuners import observation_ray_range, observation_rays
 from fleetpilot.safety.tuner import (
     CONFIG_FILE,
     CbfTunerNet,
@@ -43,7 +43,9 @@ def random_net(seed: int = 0, scale: float = 1.0, obstacle_rays: int = 0) -> Cbf
     return net.eval()
 
 
-def observation(positions, goals, velocities, obstacles=None, arrived=None, obstacle_rays=0):
+def observation(
+    positions, goals, velocities, obstacles=None, arrived=None, obstacle_rays=0, ray_range=None
+):
     """A one-environment observation Batch from (N, 2) float64 arrays."""
     positions = torch.as_tensor(positions, dtype=torch.float32)[None]
     goals = torch.as_tensor(goals, dtype=torch.float32)[None]
@@ -57,7 +59,9 @@ def observation(positions, goals, velocities, obstacles=None, arrived=None, obst
         mask = torch.ones(obstacles.shape[:2], dtype=torch.bool)
     headings = torch.atan2(velocities[..., 1], velocities[..., 0])
     arrived = torch.zeros((1, n), dtype=torch.bool) if arrived is None else arrived[None]
-    builder = NeighbourGraphBuilder(1, n, SENSING_RADIUS, torch.device("cpu"), obstacle_rays)
+    builder = NeighbourGraphBuilder(
+        1, n, SENSING_RADIUS, torch.device("cpu"), obstacle_rays, ray_range
+    )
     geometry = compute_geometry(positions, obstacles, mask)
     return builder(geometry, positions, velocities, headings, goals, arrived)
 
@@ -129,6 +133,36 @@ def test_a_tuner_with_obstacle_rays_round_trips_and_runs_in_the_environment(tmp_
     (tmp_path / CONFIG_FILE).write_text(yaml.safe_dump(manifest))
     with pytest.raises(ValueError, match=r"node_features: expected .*\(obstacle_rays 8\)"):
         make_tuner(str(tmp_path))
+
+
+def test_a_tuner_s_ray_range_round_trips_and_reaches_the_environment_s_scan(tmp_path):
+    """A doorway room is deeper than the 2 m sensing radius: with the tuner's 6 m scan, most
+    agents that sense no wall within 2 m see it along some ray (ray 0, toward the goal, runs
+    through the door)."""
+    net = CbfTunerNet(TunerConfig(obstacle_rays=8, obstacle_ray_range=6.0))
+    save_pretrained(net, tmp_path)
+    assert yaml.safe_load((tmp_path / CONFIG_FILE).read_text())["obstacle_ray_range"] == 6.0
+    tuner = make_tuner(str(tmp_path))
+    assert observation_ray_range(tuner) == 6.0
+
+    def first_observation(ray_range):
+        env = NavEnv(
+            NavEnvConfig(
+                scenario=load_scenario(ROOT / "sim/scenarios/doorway.yaml"),
+                action_parameters=tuner.action_parameters,
+                obstacle_rays=8,
+                obstacle_ray_range=ray_range,
+            )
+        )
+        return env.reset(seed=0)[0].x
+
+    near, far = first_observation(None), first_observation(observation_ray_range(tuner))
+    unseen = near[:, NODE_FEATURES.index("obstacle_seen")] == 0
+    rays = slice(len(NODE_FEATURES), None)
+    assert unseen.sum() >= 2
+    assert torch.all(near[unseen, rays] == 1.0)
+    seeing_the_wall = far[unseen, rays].amin(dim=1) < 1.0
+    assert seeing_the_wall.float().mean() >= 0.75
 
 
 def test_an_observation_without_the_tuner_s_rays_is_refused_by_name():
@@ -301,6 +335,7 @@ def test_shipped_tuner_outputs_on_saved_inputs_are_unchanged():
         saved["velocities"],
         saved["obstacles"],
         obstacle_rays=net.config.obstacle_rays,
+        ray_range=net.config.obstacle_ray_range,
     )
     mean_action, mean_shares = GnnTuner(net, sample=False)(obs)
     assert (mean_shares > 0.5).sum() > 10  # the case exercises the per-neighbour outputs
@@ -326,6 +361,7 @@ def test_shipped_tuner_frees_the_unicycle_circle_swap_that_locks_a_fixed_cbf():
                 num_envs=2,
                 action_parameters=tuner.action_parameters,
                 obstacle_rays=observation_rays(tuner),
+                obstacle_ray_range=observation_ray_range(tuner),
             )
         )
         return run_episodes(env, tuner, seed=0)

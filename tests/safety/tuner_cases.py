@@ -32,7 +32,9 @@ def write_artifact() -> None:
 
     inputs = saved_inputs()
     net = load_net(SHIPPED)
-    obs = observation(**inputs, obstacle_rays=net.config.obstacle_rays)
+    obs = observation(
+        **inputs, obstacle_rays=net.config.obstacle_rays, ray_range=net.config.obstacle_ray_range
+    )
     mean_action, mean_shares = GnnTuner(net, sample=False)(obs)
     shipped = make_tuner(str(SHIPPED))
     first, second = shipped(obs), shipped(obs)
