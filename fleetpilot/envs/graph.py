@@ -140,9 +140,8 @@ def check_ray_range(ray_range: float | None) -> float | None:
     """``ray_range`` if it is None or a positive finite number; a clear error otherwise."""
     if ray_range is None:
         return None
-    if isinstance(ray_range, bool) or not isinstance(ray_range, int | float):
-        raise ValueError(f"obstacle_ray_range: expected a positive number, got {ray_range!r}")
-    if not (math.isfinite(ray_range) and ray_range > 0):
+    number = isinstance(ray_range, int | float) and not isinstance(ray_range, bool)
+    if not (number and math.isfinite(ray_range) and ray_range > 0):
         raise ValueError(f"obstacle_ray_range: expected a positive number, got {ray_range!r}")
     return float(ray_range)
 
