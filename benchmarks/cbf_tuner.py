@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from fleetpilot.envs import NavEnv, NavEnvConfig, make_tuner  # noqa: E402
 from fleetpilot.envs.nominal import go_to_goal  # noqa: E402
-from fleetpilot.envs.tuners import observation_ray_range, observation_rays  # noqa: E402
+from fleetpilot.envs.tuners import observation_scan  # noqa: E402
 from fleetpilot.scenarios import load_scenario  # noqa: E402
 
 TARGET_MS = 2.0
@@ -77,8 +77,7 @@ def main() -> int:
             num_agents=args.agents,
             action_parameters=("alpha", "gain"),
             max_steps=args.warm_ticks + 10,
-            obstacle_rays=observation_rays(tuner),
-            obstacle_ray_range=observation_ray_range(tuner),
+            **observation_scan(tuner),
         )
     )
     observation, _ = env.reset(seed=0)

@@ -56,7 +56,7 @@ class NavEnvConfig:
         device: torch device of every tensor.
         dtype: ``float32`` or ``float64`` for states, actions and observations.
         obstacle_rays: rays of the obstacle scan in each agent's observation (what the tuner
-            was trained with, :func:`fleetpilot.envs.tuners.observation_rays`); 0 for none.
+            was trained with, :func:`fleetpilot.envs.tuners.observation_scan`); 0 for none.
         obstacle_ray_range: reach of that scan [m]; None for the scenario's sensing radius.
     """
 

@@ -10,7 +10,7 @@ from torch_geometric.data import Batch
 from fleetpilot.envs.config import NavEnvConfig
 from fleetpilot.envs.metrics import EpisodeMetrics, summarize
 from fleetpilot.envs.nav_env import NavEnv
-from fleetpilot.envs.tuners import Tuner, observation_ray_range, observation_rays
+from fleetpilot.envs.tuners import Tuner, observation_scan
 from fleetpilot.scenarios import Scenario
 
 
@@ -69,8 +69,7 @@ def evaluate(
             action_parameters=tuner.action_parameters,
             max_steps=max_steps,
             seed=seed,
-            obstacle_rays=observation_rays(tuner),
-            obstacle_ray_range=observation_ray_range(tuner),
+            **observation_scan(tuner),
         )
     )
     results = run_episodes(env, tuner, seed)

@@ -156,7 +156,7 @@ class NeighbourGraphBuilder:
         device: where the tables live.
         obstacle_rays: rays of the obstacle scan appended to each node
             (:func:`obstacle_ray_ranges`); 0 for none.
-        ray_range: reach of that scan [m]; None for ``sensing_radius``.
+        obstacle_ray_range: reach of that scan [m]; None for ``sensing_radius``.
     """
 
     def __init__(
@@ -166,14 +166,14 @@ class NeighbourGraphBuilder:
         sensing_radius: float,
         device: torch.device,
         obstacle_rays: int = 0,
-        ray_range: float | None = None,
+        obstacle_ray_range: float | None = None,
     ) -> None:
         if not isinstance(obstacle_rays, int) or obstacle_rays < 0:
             raise ValueError(f"obstacle_rays: expected an integer >= 0, got {obstacle_rays!r}")
         self.num_envs, self.num_agents = num_envs, num_agents
         self.sensing_radius = sensing_radius
         self.obstacle_rays = obstacle_rays
-        self.ray_range = check_ray_range(ray_range) or sensing_radius
+        self.ray_range = check_ray_range(obstacle_ray_range) or sensing_radius
         nodes = torch.arange(num_envs * num_agents, device=device)
         # For the flat pair index f = (b * N + i) * N + j: node b * N + i and node b * N + j.
         self._pair_target = nodes.repeat_interleave(num_agents)

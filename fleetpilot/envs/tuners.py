@@ -41,16 +41,16 @@ class Tuner(Protocol):
     # Tuners with per-neighbour outputs return (action, (B, N, N) responsibility) instead.
 
 
-def observation_rays(tuner) -> int:
-    """Rays of the obstacle scan ``tuner`` observes (a learned tuner's
-    ``config.obstacle_rays``); 0 for tuners without one."""
-    return int(getattr(getattr(tuner, "config", None), "obstacle_rays", 0))
-
-
-def observation_ray_range(tuner) -> float | None:
-    """Reach of that scan [m] (a learned tuner's ``config.obstacle_ray_range``); None for the
-    sensing radius."""
-    return getattr(getattr(tuner, "config", None), "obstacle_ray_range", None)
+def observation_scan(tuner) -> dict:
+    """The obstacle scan ``tuner`` observes, as keyword arguments of :class:`NavEnvConfig` and
+    :class:`~fleetpilot.envs.graph.NeighbourGraphBuilder`: ``obstacle_rays`` (a learned tuner's
+    ``config.obstacle_rays``; 0 for tuners without a scan) and ``obstacle_ray_range`` (its reach
+    [m]; None for the sensing radius)."""
+    config = getattr(tuner, "config", None)
+    return {
+        "obstacle_rays": int(getattr(config, "obstacle_rays", 0)),
+        "obstacle_ray_range": getattr(config, "obstacle_ray_range", None),
+    }
 
 
 @dataclass(frozen=True)

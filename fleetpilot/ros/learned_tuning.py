@@ -13,7 +13,7 @@ import torch
 from fleetpilot.agent_states import AgentStates
 from fleetpilot.envs.actions import ActionLayout
 from fleetpilot.envs.graph import NeighbourGraphBuilder, compute_geometry
-from fleetpilot.envs.tuners import make_tuner, observation_ray_range, observation_rays
+from fleetpilot.envs.tuners import make_tuner, observation_scan
 from fleetpilot.ros.tuning import TunedParameters
 
 
@@ -97,12 +97,7 @@ class LearnedTunerAdapter:
         mask = torch.tensor([[present] * len(obstacles)], device=self.device)
         geometry = compute_geometry(positions_t, obstacles_t, mask)
         builder = NeighbourGraphBuilder(
-            1,
-            count,
-            config.sensing_radius,
-            self.device,
-            observation_rays(self.tuner),
-            observation_ray_range(self.tuner),
+            1, count, config.sensing_radius, self.device, **observation_scan(self.tuner)
         )
         return builder(
             geometry,

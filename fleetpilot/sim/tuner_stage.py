@@ -13,7 +13,7 @@ import torch
 
 from fleetpilot.envs.actions import ActionLayout
 from fleetpilot.envs.graph import Geometry, NeighbourGraphBuilder, compute_geometry
-from fleetpilot.envs.tuners import FixedTuner, Tuner, observation_ray_range, observation_rays
+from fleetpilot.envs.tuners import FixedTuner, Tuner, observation_scan
 
 PADDING_OBSTACLE = (1.0e4, 1.0e4, 1.0e-3)
 """[x, y, r] of the one padding row of obstacle-free worlds (far away and tiny, as in NavEnv)."""
@@ -46,12 +46,7 @@ class TunerStage:
         self.layout = ActionLayout(tuple(tuner.action_parameters))
         self.obstacles, self.obstacle_mask = obstacle_tensors(obstacles)
         self._graph = NeighbourGraphBuilder(
-            1,
-            num_robots,
-            sensing_radius,
-            torch.device("cpu"),
-            observation_rays(tuner),
-            observation_ray_range(tuner),
+            1, num_robots, sensing_radius, torch.device("cpu"), **observation_scan(tuner)
         )
         self._fixed = None
         if isinstance(tuner, FixedTuner):

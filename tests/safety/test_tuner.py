@@ -10,7 +10,7 @@ import yaml
 from fleetpilot.envs import NavEnv, NavEnvConfig, make_tuner
 from fleetpilot.envs.evaluate import evaluate, run_episodes
 from fleetpilot.envs.graph import NODE_FEATURES, NeighbourGraphBuilder, compute_geometry
-from fleetpilot.envs.tuners import observation_ray_range, observation_rays
+from fleetpilot.envs.tuners import observation_scan
 from fleetpilot.safety.tuner import (
     CONFIG_FILE,
     CbfTunerNet,
@@ -143,7 +143,7 @@ def test_a_tuner_s_ray_range_round_trips_and_reaches_the_environment_s_scan(tmp_
     save_pretrained(net, tmp_path)
     assert yaml.safe_load((tmp_path / CONFIG_FILE).read_text())["obstacle_ray_range"] == 6.0
     tuner = make_tuner(str(tmp_path))
-    assert observation_ray_range(tuner) == 6.0
+    assert observation_scan(tuner)["obstacle_ray_range"] == 6.0
 
     def first_observation(ray_range):
         env = NavEnv(
@@ -156,7 +156,10 @@ def test_a_tuner_s_ray_range_round_trips_and_reaches_the_environment_s_scan(tmp_
         )
         return env.reset(seed=0)[0].x
 
-    near, far = first_observation(None), first_observation(observation_ray_range(tuner))
+    near, far = (
+        first_observation(None),
+        first_observation(observation_scan(tuner)["obstacle_ray_range"]),
+    )
     unseen = near[:, NODE_FEATURES.index("obstacle_seen")] == 0
     rays = slice(len(NODE_FEATURES), None)
     assert unseen.sum() >= 2
@@ -360,8 +363,7 @@ def test_shipped_tuner_frees_the_unicycle_circle_swap_that_locks_a_fixed_cbf():
                 scenario=scenario,
                 num_envs=2,
                 action_parameters=tuner.action_parameters,
-                obstacle_rays=observation_rays(tuner),
-                obstacle_ray_range=observation_ray_range(tuner),
+                **observation_scan(tuner),
             )
         )
         return run_episodes(env, tuner, seed=0)
