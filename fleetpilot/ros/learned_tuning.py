@@ -54,6 +54,7 @@ class LearnedTunerAdapter:
         if noise_seed is not None and hasattr(self.tuner, "reset"):
             self.tuner.reset(noise_seed)
         self.layout = ActionLayout(tuple(self.tuner.action_parameters))
+        self._builders: dict[tuple[int, float], NeighbourGraphBuilder] = {}
 
     def parameters(
         self,
@@ -82,6 +83,15 @@ class LearnedTunerAdapter:
             None if responsibility is None else responsibility[0].double().cpu().numpy(),
         )
 
+    def graph_builder(self, count: int, sensing_radius: float) -> NeighbourGraphBuilder:
+        """The builder of a ``count``-node graph, made once: its pair tables never change."""
+        key = (count, float(sensing_radius))
+        if key not in self._builders:
+            self._builders[key] = NeighbourGraphBuilder(
+                1, count, sensing_radius, self.device, **observation_scan(self.tuner)
+            )
+        return self._builders[key]
+
     def observation(self, pose, velocity, goal, neighbours: AgentStates, config, obstacles):
         """The one-graph Batch the tuner reads (this robot is node 0)."""
         count = 1 + len(neighbours)
@@ -96,10 +106,7 @@ class LearnedTunerAdapter:
         obstacles_t = as_tensor(obstacles)[None]
         mask = torch.tensor([[present] * len(obstacles)], device=self.device)
         geometry = compute_geometry(positions_t, obstacles_t, mask)
-        builder = NeighbourGraphBuilder(
-            1, count, config.sensing_radius, self.device, **observation_scan(self.tuner)
-        )
-        return builder(
+        return self.graph_builder(count, config.sensing_radius)(
             geometry,
             positions_t,
             as_tensor(np.concatenate([velocity[None], neighbours.velocities]))[None],

@@ -68,6 +68,34 @@ def test_the_adapter_moves_the_learned_tuner_to_its_device():
     assert {p.device.type for p in adapter.tuner.net.parameters()} == {"meta"}
 
 
+def test_graph_builders_are_kept_per_team_size_and_build_what_a_fresh_one_builds():
+    adapter = make_tuner_adapter(SHIPPED)
+    config = RobotSafetyConfig(robot_id="any")
+    pose, velocity, goal = np.zeros(3), np.array([0.5, 0.0]), np.array([4.0, 0.0])
+    two = AgentStates(
+        ("ahead", "left"),
+        np.array([[1.0, 0.0], [0.0, 1.2]]),
+        np.array([np.pi, 0.0]),
+        np.array([[-0.5, 0.0], [0.3, 0.0]]),
+        np.array([0.2, 0.2]),
+        np.zeros(2),
+    )
+    first = adapter.observation(
+        pose, velocity, goal, one_neighbour_ahead(), config, config.obstacles
+    )
+    adapter.observation(pose, velocity, goal, two, config, config.obstacles)
+    again = adapter.observation(
+        pose, velocity, goal, one_neighbour_ahead(), config, config.obstacles
+    )
+    assert set(adapter._builders) == {(2, config.sensing_radius), (3, config.sensing_radius)}
+    fresh = make_tuner_adapter(SHIPPED).observation(
+        pose, velocity, goal, one_neighbour_ahead(), config, config.obstacles
+    )
+    for batch in (first, again):
+        assert torch.equal(batch.x, fresh.x) and torch.equal(batch.edge_index, fresh.edge_index)
+        assert torch.equal(batch.edge_attr, fresh.edge_attr)
+
+
 class RecordingAdapter(LearnedTunerAdapter):
     """The shipped tuner, keeping the last observation it read."""
 
