@@ -82,10 +82,14 @@ class NavTransitionSource:
             self.envs[name] = env
             self.params[name] = fixed_params(env, alpha=alpha)
         self.finished_episodes: dict[str, list] = {name: [] for name in scenarios}
+        # Per row of the last step: which (family, env, agent) it came from, and whether that
+        # env's episode ended on it (what multi-step returns need to keep agents apart).
+        self.last_slots = torch.zeros(0, dtype=torch.long)
+        self.last_episode_ended = torch.zeros(0, dtype=torch.bool)
 
     def step(self, act: ActFunction) -> Transitions:
         """One tick of every env; ended episodes are recorded and restarted."""
-        parts = []
+        parts, slots, ended, first_slot = [], [], [], 0
         for name, env in self.envs.items():
             obs = env_observation(env, self.obs_config)
             acting = env.running.unsqueeze(-1) & ~env.arrived
@@ -94,8 +98,14 @@ class NavTransitionSource:
             if rows.shape[0]:
                 action[acting] = act(rows).to(torch.float32)
             velocity = action.to(env.dtype) * env.robot.max_speed
-            _, reward, _, _, info = env.step(self.params[name], nominal_velocity=velocity)
+            _, reward, terminated, truncated, info = env.step(
+                self.params[name], nominal_velocity=velocity
+            )
             next_obs = env_observation(env, self.obs_config)
+            slot = first_slot + torch.arange(acting.numel()).view(acting.shape)
+            slots.append(slot[acting])
+            ended.append((terminated | truncated).unsqueeze(-1).expand_as(acting)[acting])
+            first_slot += acting.numel()
             parts.append(
                 Transitions(
                     obs=rows,
@@ -107,6 +117,7 @@ class NavTransitionSource:
             )
             self.finished_episodes[name].extend(info["final_metrics"].values())
             env.reset_finished()
+        self.last_slots, self.last_episode_ended = torch.cat(slots), torch.cat(ended)
         return Transitions.concatenate(parts)
 
 

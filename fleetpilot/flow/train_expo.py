@@ -85,6 +85,9 @@ class Args:
     num_agents * families transitions)"""
     gamma: float = 0.99
     """discount factor (a tick is 0.1 s)"""
+    n_step: int = 1
+    """rewards summed per TD target before bootstrapping (1: one-step TD); more carries the
+    cost of a deadlock back to the actions that led into it in fewer backups"""
     tau: float = 0.005
     """Polyak rate of the target Q-ensemble"""
     q_learning_rate: float = 3e-4
@@ -139,15 +142,18 @@ class ReplayBuffer:
             "reward": torch.zeros(capacity),
             "next_obs": torch.zeros(capacity, obs_dim),
             "terminated": torch.zeros(capacity),
+            "discount": torch.zeros(capacity),
         }
 
-    def add(self, transitions) -> None:
+    def add(self, transitions, discount) -> None:
+        """Stores ``transitions`` with the discount of their bootstrap (0 where terminated)."""
         import torch
 
         count = len(transitions)
         index = (self.cursor + torch.arange(count)) % self.capacity
         for name, store in self.data.items():
-            store[index] = getattr(transitions, name).to(store.dtype)
+            column = discount if name == "discount" else getattr(transitions, name)
+            store[index] = column.to(store.dtype)
         self.cursor = (self.cursor + count) % self.capacity
         self.size = min(self.size + count, self.capacity)
 
@@ -177,6 +183,7 @@ def train(args: Args) -> dict:
 
     from fleetpilot.flow.expo import propose_and_select
     from fleetpilot.flow.modeling_expo import ExpoPolicy
+    from fleetpilot.flow.n_step import NStepReturns
     from fleetpilot.flow.nav_policy import (
         learning_curve_point,
         load_nav_policy,
@@ -244,13 +251,18 @@ def train(args: Args) -> dict:
         num_agents=agents,
     )
     buffer = ReplayBuffer(args.buffer_size, obs_config.obs_dim, 2)
+    n_step = NStepReturns(args.n_step, args.gamma) if args.n_step > 1 else None
+
+    def one_step_discount(terminated: torch.Tensor) -> torch.Tensor:
+        return args.gamma * (1.0 - terminated.to(torch.float32))
+
     demos = None
     if args.demo_episodes > 0:
         demo_transitions = demonstration_transitions(
             scenarios, obs_config, args.demo_episodes, args.seed + 20000, num_agents=agents
         )
         demos = ReplayBuffer(len(demo_transitions), obs_config.obs_dim, 2)
-        demos.add(demo_transitions)
+        demos.add(demo_transitions, one_step_discount(demo_transitions.terminated))
 
     def update_q(batch: dict, evaluating_base: bool):
         """One TD step of the Q-ensemble and its Polyak target; returns (loss, values)."""
@@ -264,7 +276,7 @@ def train(args: Args) -> dict:
                     policy.base, policy.edit, target_q, batch["next_obs"], expo, generator
                 )
             next_value = target_q.all_values(batch["next_obs"], next_action).min(0).values
-            target = batch["reward"] + args.gamma * (1.0 - batch["terminated"]) * next_value
+            target = batch["reward"] + batch["discount"] * next_value
         values = policy.q.all_values(batch["obs"], batch["action"])
         q_loss = (values - target).pow(2).mean(dim=1).sum()
         q_optimizer.zero_grad()
@@ -302,8 +314,11 @@ def train(args: Args) -> dict:
     while samples < args.total_samples:
         # Collect: one tick of every env with the on-the-fly policy.
         transitions = source.step(act)
-        buffer.add(transitions)
         samples += len(transitions)
+        if n_step is None:
+            buffer.add(transitions, one_step_discount(transitions.terminated))
+        else:
+            buffer.add(*n_step.add(transitions, source.last_slots, source.last_episode_ended))
         bar.update(len(transitions))
 
         if samples >= args.learning_starts:
@@ -371,6 +386,7 @@ def train(args: Args) -> dict:
         "demo_episodes",
         "offline_q_updates",
         "explore_noise",
+        "n_step",
     ):
         if getattr(args, field) != getattr(Args, field):
             command += f" --{field.replace('_', '-')} {getattr(args, field)}"

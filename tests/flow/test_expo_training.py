@@ -110,10 +110,11 @@ def test_replay_buffer_wraps_around_and_samples_stored_rows():
         def __len__(self):
             return self.obs.shape[0]
 
-    buffer.add(Rows(0, 3))
-    buffer.add(Rows(3, 4))  # 7 rows into 5 slots: rows 0 and 1 are overwritten
+    buffer.add(Rows(0, 3), torch.full((3,), 0.9))
+    buffer.add(Rows(3, 4), torch.full((4,), 0.5))  # 7 rows into 5 slots: rows 0, 1 overwritten
     assert buffer.size == 5
     assert sorted(buffer.data["reward"].tolist()) == [2.0, 3.0, 4.0, 5.0, 6.0]
+    assert sorted(buffer.data["discount"].tolist()) == [0.5, 0.5, 0.5, 0.5, 0.8999999761581421]
     batch = buffer.sample(50, torch.Generator().manual_seed(0))
     torch.testing.assert_close(batch["next_obs"][:, 0], batch["obs"][:, 0] + 0.5)
 
@@ -161,6 +162,11 @@ def test_transitions_come_from_acting_agents_and_end_at_arrival():
         assert len(batch) == acting_before
         assert batch.obs.shape == (acting_before, obs_config.obs_dim)
         terminations += int(batch.terminated.sum())
+        # One row per acting agent, each its own slot; the env's end is flagged on its last tick.
+        assert len(set(source.last_slots.tolist())) == len(batch)
+        assert bool(source.last_episode_ended.all()) == bool(
+            source.finished_episodes["head_on_pair"]
+        )
     # The episode ended with success: each of the two agents terminated exactly once.
     (episode,) = source.finished_episodes["head_on_pair"]
     assert episode.success
