@@ -374,6 +374,15 @@ def train(args: Args) -> dict:
         "curve": curve,
         "seconds": round(seconds, 1),
     }
+    offline_data = ""
+    if demos is not None:
+        result["demonstration_transitions"] = demos.size
+        offline_data = (
+            f"Offline data: {demos.size} demonstration transitions ({args.demo_episodes} "
+            f"episodes per family of the go-to-goal + CBF stack, layout seed {args.seed + 20000}"
+            f"), {args.demo_fraction:g} of every update batch, {args.offline_q_updates} "
+            "Q-updates on them before the first tick.\n\n"
+        )
     command = (
         f"fleetpilot train expo --seed {args.seed} --base {args.base} "
         f"--total-samples {args.total_samples} --edit-scale {args.edit_scale} "
@@ -384,6 +393,7 @@ def train(args: Args) -> dict:
         "num_q",
         "updates_per_tick",
         "demo_episodes",
+        "demo_fraction",
         "offline_q_updates",
         "explore_noise",
         "n_step",
@@ -403,6 +413,7 @@ def train(args: Args) -> dict:
         f"{min(args.base_only_samples, samples)} transitions, while only the Q-ensemble "
         "learned; base learning rate "
         f"{args.base_learning_rate:g}.\n\n"
+        f"{offline_data}"
         f"Result (evaluation layouts seed {args.seed + 10000}, {args.eval_episodes} episodes "
         f"per family):\n\n```json\n{json.dumps(result, indent=2)}\n```\n"
     )

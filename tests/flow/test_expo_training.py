@@ -180,7 +180,7 @@ def test_train_expo_cli_saves_a_loadable_policy_and_its_curve(tmp_path):
         sys.executable, "-m", "fleetpilot.cli", "train", "expo",
         "--scenarios", "head_on_pair", "--num-envs", "2", "--total-samples", "300",
         "--learning-starts", "100", "--base-only-samples", "200", "--updates-per-tick", "1",
-        "--batch-size", "32",
+        "--batch-size", "32", "--demo-episodes", "1", "--offline-q-updates", "2",
         "--critic-hidden", "16", "--eval-interval", "200", "--eval-episodes", "2",
         "--out", str(out), "--runs-dir", str(tmp_path / "runs"), "--progress", "false",
     ]  # fmt: skip
@@ -189,6 +189,11 @@ def test_train_expo_cli_saves_a_loadable_policy_and_its_curve(tmp_path):
     result = json.loads(completed.stdout.strip().splitlines()[-1])
     assert result["samples"] >= 300
     assert result["updates"] > 0
+    # EXPO's offline data: one demonstration episode per family, said in the model card.
+    assert result["demonstration_transitions"] > 0
+    card = (out / "README.md").read_text()
+    assert f"Offline data: {result['demonstration_transitions']} demonstration" in card
+    assert "--demo-episodes 1" in card
     curve = json.loads((out / "curve.json").read_text())
     assert [point["samples"] for point in curve][0] == 0
     assert curve[-1]["samples"] == result["samples"]
