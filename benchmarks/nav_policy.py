@@ -31,7 +31,13 @@ sys.path.insert(0, str(ROOT))
 
 from fleetpilot.flow import train_expo, train_nav_ppo  # noqa: E402
 
-QUICK_EXPO = {"total_samples": 3000, "learning_starts": 1000, "eval_interval": 1500}
+QUICK_EXPO = {
+    "total_samples": 3000,
+    "learning_starts": 1000,
+    "eval_interval": 1500,
+    "demo_episodes": 2,
+    "offline_q_updates": 100,
+}
 QUICK_PPO = {"total_timesteps": 8192, "eval_interval": 4096, "num_steps": 32}
 QUICK_COMMON = {"eval_episodes": 4, "progress": False}
 

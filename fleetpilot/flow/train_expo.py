@@ -8,8 +8,10 @@ highest-Q action among base and edited samples) choosing the next action of the 
 same on-the-fly policy acts. Every agent is one learner sharing the networks; the CBF filter
 stays between every action and the robot (see :mod:`fleetpilot.flow.nav_transitions`).
 
-EXPO's offline data is optional (``demo_episodes``): demonstrations of the go-to-goal + CBF
-stack with their rewards, kept in a replay of their own and mixed into every batch.
+EXPO's offline data (``demo_episodes``, 0 for none): demonstrations of the go-to-goal + CBF
+stack with their rewards, kept in a replay of their own, mixed into every batch and fitted
+alone before the first tick (``offline_q_updates``). The shipped recipe uses them: with the
+base's own actions alone the Q-ensemble has little to compare, and ranks them poorly.
 
 Two phases: for the first ``base_only_samples`` transitions the base acts alone and only the
 Q-ensemble learns (it evaluates the base); then the on-the-fly policy acts and every network
@@ -66,12 +68,13 @@ class Args:
     sample), so that the first max-Q choices rest on a trained Q (0: select from the start).
     The default, the whole budget, is the shipped recipe: in our runs the online phase after it
     (selection acting, edit policy and base training) lost what the evaluated Q had gained"""
-    demo_episodes: int = 0
+    demo_episodes: int = 32
     """demonstration episodes per family (go-to-goal + CBF, layout seed = seed + 20000) kept in
-    a replay of their own, EXPO's offline data (0: none)"""
+    a replay of their own, EXPO's offline data (0: none, the recipe shipped until 2026-12-07).
+    They give the Q-ensemble actions other than the base's own to compare"""
     demo_fraction: float = 0.5
     """share of every update batch drawn from the demonstrations (when there are any)"""
-    offline_q_updates: int = 0
+    offline_q_updates: int = 5_000
     """Q-ensemble updates on the demonstrations alone before the first env tick"""
     explore_noise: float = 0.0
     """std of Gaussian noise added to the base's actions while it acts alone (in units of max
@@ -80,7 +83,7 @@ class Args:
     """replay capacity (transitions)"""
     batch_size: int = 256
     """transitions per update"""
-    updates_per_tick: int = 4
+    updates_per_tick: int = 8
     """gradient updates after each tick of the envs (one tick gives about num_envs *
     num_agents * families transitions)"""
     gamma: float = 0.99
@@ -398,8 +401,7 @@ def train(args: Args) -> dict:
         "explore_noise",
         "n_step",
     ):
-        if getattr(args, field) != getattr(Args, field):
-            command += f" --{field.replace('_', '-')} {getattr(args, field)}"
+        command += f" --{field.replace('_', '-')} {getattr(args, field)}"
     card = (
         "# expo_nav: EXPO fine-tuning of the flow navigation controller\n\n"
         f"Base: `{args.base}` (imitation of the go-to-goal + CBF demonstrator); fine-tuned "
