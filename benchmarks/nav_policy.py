@@ -8,7 +8,8 @@ samples (acting-agent transitions, the count both trainers report). Reported:
 * the base policy's success and EXPO's success at its budget (target: EXPO improves the base);
 * the success level Gaussian PPO reaches at its budget, and the samples each method needs to
   reach it (target: EXPO at most half of PPO's);
-* the imitation data behind the base (demonstration transitions), counted beside EXPO's.
+* the imitation data behind the base and the demonstrations in EXPO's replay (transitions),
+  counted beside EXPO's samples.
 
     python benchmarks/nav_policy.py                # defaults of both trainers (~7 min)
     python benchmarks/nav_policy.py --quick        # smoke: tiny budgets
@@ -95,6 +96,8 @@ def main() -> int:
         "expo_samples_to_ppo_level": expo_samples,
         "expo_at_most_half_of_ppo": expo_samples is not None and expo_samples <= 0.5 * ppo_samples,
         "base_demonstration_samples": demo_samples,
+        # EXPO's offline data, beside the imitation data behind its base (0 without).
+        "expo_replay_demonstrations": expo.get("demonstration_transitions", 0),
         "expo": {"curve": expo["curve"], "wall_seconds": expo["wall_seconds"]},
         "ppo": {"curve": ppo["curve"], "wall_seconds": ppo["wall_seconds"]},
     }
