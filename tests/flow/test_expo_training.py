@@ -245,10 +245,12 @@ def test_while_the_base_acts_alone_only_the_q_ensemble_learns(tmp_path):
         critic_hidden=16,
         eval_interval=10_000,
         eval_episodes=1,
-        # EXPO's offline data and exploring around the base change what Q sees, not who learns.
+        # EXPO's offline data, exploring around the base and multi-step targets change what Q
+        # sees, not who learns.
         demo_episodes=1,
         offline_q_updates=2,
         explore_noise=0.1,
+        n_step=3,
         out=str(tmp_path / "expo"),
         runs_dir=str(tmp_path / "runs"),
         progress=False,
