@@ -133,7 +133,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 class ReplayBuffer:
-    """A ring buffer of per-agent transitions, sampled uniformly."""
+    """A ring buffer of per-agent transitions, sampled uniformly; each keeps the discount of its
+    bootstrap instead of a termination flag (n-step rows discount by gamma ** n)."""
 
     def __init__(self, capacity: int, obs_dim: int, action_dim: int) -> None:
         import torch
@@ -144,7 +145,6 @@ class ReplayBuffer:
             "action": torch.zeros(capacity, action_dim),
             "reward": torch.zeros(capacity),
             "next_obs": torch.zeros(capacity, obs_dim),
-            "terminated": torch.zeros(capacity),
             "discount": torch.zeros(capacity),
         }
 
