@@ -87,6 +87,18 @@ class Args:
     tangential_cost_near_obstacles_only: bool = False
     """charge ``tangential_cost`` only to agents that sense an obstacle (walls, doors), so that
     in open space (circle swaps) the bias stays free"""
+    tangential_cost_obstacle_ahead_only: bool = False
+    """with ``tangential_cost_near_obstacles_only``: charge only agents whose nearest sensed
+    obstacle point lies within 60 degrees of their goal direction (a wall across their way, as
+    beside a door), so that walls alongside (corridor lanes) leave the bias free too"""
+    tangential_cost_unless_oncoming: bool = False
+    """leave the bias free for agents that sense an oncoming neighbour (ahead, moving against
+    their goal direction faster than 0.5 m/s): passing those is what the bias is for (lanes in
+    corridors), while one-way queues (doors) are still charged"""
+    tangential_cost_unless_between_walls: bool = False
+    """leave the bias free for agents whose obstacle scan finds walls on both sides (the rays
+    square to the goal direction both blocked within 3 m): a lane in a corridor, not a wall
+    across the way (needs ``obstacle_rays``, a multiple of 4)"""
     team_reward: float = 0.0
     """share of each agent's reward replaced by its team's mean reward (0: own reward only), so
     that an agent also pays for the jams it causes others"""
@@ -190,6 +202,7 @@ def train(args: Args, tuner_block: dict | None = None) -> dict:
     from fleetpilot.learn.gae import compute_gae
     from fleetpilot.learn.ppo_loss import clipped_policy_loss, value_loss
     from fleetpilot.learn.run_logging import run_name, seed_everything
+    from fleetpilot.learn.sideways_scopes import between_walls, obstacle_ahead, oncoming_neighbour
     from fleetpilot.safety.tuner import (
         LOG_STD_FLOOR,
         CbfTunerNet,
@@ -236,7 +249,33 @@ def train(args: Args, tuner_block: dict | None = None) -> dict:
     tangential_column = names.index("tangential") if "tangential" in names else None
     if args.tangential_cost > 0 and tangential_column is None:
         raise ValueError("tangential_cost: the tuner has no tangential output")
+    rays = tuner_config.obstacle_rays
+    if args.tangential_cost_unless_between_walls and (rays == 0 or rays % 4):
+        raise ValueError(
+            "tangential_cost_unless_between_walls: needs obstacle_rays a multiple of 4, "
+            f"got {rays}"
+        )
+    if args.tangential_cost_obstacle_ahead_only and not args.tangential_cost_near_obstacles_only:
+        raise ValueError(
+            "tangential_cost_obstacle_ahead_only: needs tangential_cost_near_obstacles_only"
+        )
     obstacle_seen_column = NODE_FEATURES.index("obstacle_seen")
+
+    def charged_where(graph, env):
+        """(B * N,) bool: the agents whose sideways bias ``tangential_cost`` charges."""
+        if args.tangential_cost_obstacle_ahead_only:
+            charged = obstacle_ahead(graph.x)
+        elif args.tangential_cost_near_obstacles_only:
+            charged = graph.x[:, obstacle_seen_column] > 0.5
+        else:
+            charged = torch.ones(len(graph.x), dtype=torch.bool, device=graph.x.device)
+        if args.tangential_cost_unless_oncoming:
+            charged &= ~oncoming_neighbour(graph.x, graph.edge_index, graph.edge_attr)
+        if args.tangential_cost_unless_between_walls:
+            ray_range = tuner_config.obstacle_ray_range or env.sensing_radius
+            charged &= ~between_walls(graph.x, rays, ray_range)
+        return charged
+
     total_agents = sum(sizes)
     observations = [env.reset(seed=args.seed * 1000 + i)[0] for i, env in enumerate(envs)]
     arrived = [env.arrived.clone() for env in envs]
@@ -330,8 +369,8 @@ def train(args: Args, tuner_block: dict | None = None) -> dict:
                     sideways = charged_sideways(
                         action[..., tangential_column],
                         before,
-                        observations[k].x[:, obstacle_seen_column].view(B, N) > 0.5,
-                        args.tangential_cost_near_obstacles_only,
+                        charged_where(observations[k], env).view(B, N),
+                        near_obstacles_only=True,  # charged_where applies every scope
                     )
                 reward = shape_reward(reward, env.dt, stalled, sideways, args)
                 ended = (term | trunc).unsqueeze(-1).expand(B, N)
