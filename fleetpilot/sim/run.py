@@ -98,6 +98,13 @@ def perception_seed(seed: int, episode: int) -> int:
     return int(np.random.SeedSequence((seed, episode, 1)).generate_state(1)[0])
 
 
+def tuner_noise_seed(seed: int, episode: int) -> int:
+    """A sampling tuner's noise seed per (base seed, episode), independent of the layout and
+    perception streams: with one noise stream for all, the episodes of an exactly symmetric
+    scenario (a circle swap) are one draw repeated."""
+    return int(np.random.SeedSequence((seed, episode, 2)).generate_state(1)[0])
+
+
 def run_scenario(args: argparse.Namespace) -> dict:
     """Runs ``args.episodes`` episodes; returns the summary (and writes the recording)."""
     from fleetpilot.envs.metrics import summarize
@@ -142,12 +149,13 @@ def run_scenario(args: argparse.Namespace) -> dict:
         nominal = dataclasses.replace(nominal, type=args.nominal)
     args.tuner = args.tuner or DEFAULT_TUNER
     tuner = make_tuner(args.tuner)
-    episodes, layout_seeds = [], []
+    episodes, layout_seeds, noise_seeds = [], [], []
     contacts_by_kind: dict[str, int] = {}
     steps = sim_seconds = wall_seconds = 0.0
     recording = None
     for episode in range(args.episodes):
         layout_seed = (args.seed, episode, 0)
+        noise_seeds.append(tuner_noise_seed(args.seed, episode))
         instance = scenario.sample(seed=layout_seed, num_agents=args.agents)
         mismatched = radius_mismatches(instance)
         if mismatched and episode == 0:
@@ -162,6 +170,7 @@ def run_scenario(args: argparse.Namespace) -> dict:
             real_time=args.gui,
             max_steps=args.max_steps,
             perception_seed=perception_seed(args.seed, episode),
+            tuner_noise_seed=noise_seeds[-1],
             # Range just beyond the sensing radius: farther returns are gated out anyway, and
             # long rays cost ray-test time.
             lidar=LidarConfig(range_max=1.5 * instance.sensing_radius) if args.lidar else None,
@@ -193,6 +202,7 @@ def run_scenario(args: argparse.Namespace) -> dict:
         "seed": args.seed,
         **summarize(episodes, per_agent=args.per_agent),
         "layout_seeds": layout_seeds,
+        "tuner_noise_seeds": noise_seeds,
         "tuner": args.tuner,
         "simulator": "pybullet",
         "contacts_by_kind": contacts_by_kind,

@@ -63,6 +63,10 @@ class SimConfig:
         deadlock_speed: a robot slower than this is stalled [m/s] (as in the training env).
         deadlock_time: stalled this long in a row (not at the goal) is a deadlock [s].
         perception_seed: seeds perception noise and dropout.
+        tuner_noise_seed: seeds a sampling tuner's policy noise; None: the tuner's current
+            seed (a fresh tuner's is its configured one). Episodes that differ only in
+            perception noise repeat nearly exactly when the tuner's noise repeats too
+            (``fleetpilot sim`` gives each episode its own).
         lidar: with a lidar, obstacles and arena walls are not given to the filters: every
             robot sees them only through its own scan (``fleetpilot.safety.scan_obstacles``).
         silent_robots: the last this many robots are in nobody's neighbour list (robots that
@@ -84,6 +88,7 @@ class SimConfig:
     deadlock_speed: float = 0.05
     deadlock_time: float = 5.0
     perception_seed: int = 0
+    tuner_noise_seed: int | None = None
     lidar: LidarConfig | None = None
     silent_robots: int = 0
     world: WorldConfig | None = None
@@ -355,7 +360,11 @@ class ScenarioRun:
         self.substeps = control_substeps(instance, self.config.physics_dt)
         self.max_steps = self.config.max_steps or instance.max_steps
         self.tuner_stage = TunerStage(
-            tuner, instance.num_agents, instance.sensing_radius, instance.obstacles
+            tuner,
+            instance.num_agents,
+            instance.sensing_radius,
+            instance.obstacles,
+            self.config.tuner_noise_seed,
         )
         self.world: PyBulletWorld
         self.world, self.perception = build_world(

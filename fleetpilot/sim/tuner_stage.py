@@ -35,14 +35,22 @@ class TunerStage:
         num_robots: N.
         sensing_radius: of the observation graph [m].
         obstacles: (M, 3) static discs [x, y, r] the observation includes.
+        noise_seed: seed of a sampling policy's noise for this episode; None: the tuner's
+            current seed (a fresh tuner's is its config's ``noise_seed``).
     """
 
     def __init__(
-        self, tuner: Tuner, num_robots: int, sensing_radius: float, obstacles: np.ndarray
+        self,
+        tuner: Tuner,
+        num_robots: int,
+        sensing_radius: float,
+        obstacles: np.ndarray,
+        noise_seed: int | None = None,
     ) -> None:
         self.tuner = tuner
         if callable(getattr(tuner, "reset", None)):
-            tuner.reset()  # policies with state (e.g. a noise stream) start each episode afresh
+            # Policies with state (e.g. a noise stream) start each episode afresh.
+            tuner.reset(noise_seed)
         self.layout = ActionLayout(tuple(tuner.action_parameters))
         self.obstacles, self.obstacle_mask = obstacle_tensors(obstacles)
         self._graph = NeighbourGraphBuilder(

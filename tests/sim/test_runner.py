@@ -224,3 +224,27 @@ def test_lidar_runs_record_every_robots_scans_in_the_bag(tmp_path):
     assert len(scans) == 5
     assert scans[0].header.frame_id == "robot_0/base_scan" and len(scans[0].ranges) == 90
     assert np.isfinite(scans[0].ranges).any()  # it sees the arena walls, the pillar, robot_1
+
+
+def test_a_sampling_tuner_acts_with_the_noise_seed_of_the_run():
+    """The shipped tuner samples its outputs: the run's noise seed decides the draws, so runs
+    with one seed repeat and runs with two seeds differ (``fleetpilot sim`` gives each episode
+    its own, else every episode of a symmetric swap repeats the first)."""
+    instance = instance_of(
+        [
+            {"start": [-1.0, 0.0], "goal": [1.0, 0.0]},
+            {"start": [1.0, 0.1], "goal": [-1.0, 0.1]},
+        ]
+    )
+    tuner = make_tuner("policies/cbf_tuner_gnn")
+
+    def first_alphas(seed):
+        ticks = []
+        with ScenarioRun(instance, tuner, SimConfig(max_steps=3, tuner_noise_seed=seed)) as run:
+            run.run(on_tick=ticks.append)
+        return np.stack([tick.alpha for tick in ticks])
+
+    configured = first_alphas(None)
+    assert np.array_equal(configured, first_alphas(tuner.config.noise_seed))
+    assert np.array_equal(first_alphas(5), first_alphas(5))
+    assert not np.allclose(first_alphas(5), first_alphas(6))

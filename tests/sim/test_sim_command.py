@@ -14,6 +14,7 @@ from fleetpilot.envs.tuners import make_tuner
 from fleetpilot.safety.status import SafetyMode
 from fleetpilot.scenarios import load_scenario
 from fleetpilot.sim.bag import fleetpilot_typestore
+from fleetpilot.sim.run import perception_seed, tuner_noise_seed
 
 TOPICS = ("odom", "cmd_vel", "cmd_vel_nominal", "safety_status", "cbf_params")
 TICKS = 15
@@ -120,3 +121,14 @@ def test_physics_defaults_and_previous_settings_are_reported(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["physics_dt"] == 0.02
     assert main([*common, "--previous-physics", "--physics-dt", "0.01"]) == 0
     assert json.loads(capsys.readouterr().out)["physics_dt"] == 0.01
+
+
+def test_each_episode_samples_the_tuner_with_its_own_noise_seed(tmp_path, capsys):
+    scenario = write_pair_scenario(tmp_path / "pair.yaml")
+    arguments = ["sim", str(scenario), "--tuner", "policies/cbf_tuner_gnn", "--episodes", "2"]
+    status = main([*arguments, "--seed", "3", "--max-steps", "2", "--no-progress"])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    seeds = json.loads(captured.out.strip().splitlines()[-1])["tuner_noise_seeds"]
+    assert seeds == [tuner_noise_seed(3, 0), tuner_noise_seed(3, 1)]
+    assert len({*seeds, perception_seed(3, 0), perception_seed(3, 1)}) == 4
