@@ -15,14 +15,19 @@ AHEAD_COSINE = 0.5
 """An obstacle point is ahead when its direction is within 60 degrees of the goal's."""
 
 
+def obstacle_seen(nodes):
+    """(B * N,) bool: the agents sense an obstacle, from their (B * N, F) node features
+    (:data:`~fleetpilot.envs.graph.NODE_FEATURES` first)."""
+    return nodes[:, NODE_FEATURES.index("obstacle_seen")] > 0.5
+
+
 def obstacle_ahead(nodes):
     """(B * N,) bool: the nearest sensed obstacle point lies ahead, toward the goal, from the
     agents' (B * N, F) node features (:data:`~fleetpilot.envs.graph.NODE_FEATURES` first)."""
     goal = nodes[:, [NODE_FEATURES.index("goal_dx"), NODE_FEATURES.index("goal_dy")]]
     point = nodes[:, [NODE_FEATURES.index("obstacle_dx"), NODE_FEATURES.index("obstacle_dy")]]
-    seen = nodes[:, NODE_FEATURES.index("obstacle_seen")] > 0.5
     cosine = (goal * point).sum(-1) / (goal.norm(dim=-1) * point.norm(dim=-1)).clamp_min(1e-9)
-    return seen & (cosine > AHEAD_COSINE)
+    return obstacle_seen(nodes) & (cosine > AHEAD_COSINE)
 
 
 SIDE_WALL_REACH = 3.0

@@ -149,12 +149,10 @@ def parse_families(text: str) -> list[tuple[str, int, int]]:
     return families
 
 
-def charged_sideways(tangential, arrived, sees_obstacle, near_obstacles_only: bool):
+def charged_sideways(tangential, arrived, charged):
     """(B, N) sideways bias to charge: its magnitude for travelling agents (arrived ones are
-    masked out of training anyway), only where an obstacle is sensed if ``near_obstacles_only``.
-    """
-    charged = tangential.abs() * ~arrived
-    return charged * sees_obstacle if near_obstacles_only else charged
+    masked out of training anyway) where the (B, N) bool ``charged`` says so."""
+    return tangential.abs() * ~arrived * charged
 
 
 def shape_reward(reward, dt: float, stalled, sideways, args: Args):
@@ -198,11 +196,15 @@ def train(args: Args, tuner_block: dict | None = None) -> dict:
     from torch_geometric.utils import scatter
 
     from fleetpilot.envs import NavEnv, NavEnvConfig
-    from fleetpilot.envs.graph import NODE_FEATURES
     from fleetpilot.learn.gae import compute_gae
     from fleetpilot.learn.ppo_loss import clipped_policy_loss, value_loss
     from fleetpilot.learn.run_logging import run_name, seed_everything
-    from fleetpilot.learn.sideways_scopes import between_walls, obstacle_ahead, oncoming_neighbour
+    from fleetpilot.learn.sideways_scopes import (
+        between_walls,
+        obstacle_ahead,
+        obstacle_seen,
+        oncoming_neighbour,
+    )
     from fleetpilot.safety.tuner import (
         LOG_STD_FLOOR,
         CbfTunerNet,
@@ -259,14 +261,13 @@ def train(args: Args, tuner_block: dict | None = None) -> dict:
         raise ValueError(
             "tangential_cost_obstacle_ahead_only: needs tangential_cost_near_obstacles_only"
         )
-    obstacle_seen_column = NODE_FEATURES.index("obstacle_seen")
 
     def charged_where(graph, env):
         """(B * N,) bool: the agents whose sideways bias ``tangential_cost`` charges."""
         if args.tangential_cost_obstacle_ahead_only:
             charged = obstacle_ahead(graph.x)
         elif args.tangential_cost_near_obstacles_only:
-            charged = graph.x[:, obstacle_seen_column] > 0.5
+            charged = obstacle_seen(graph.x)
         else:
             charged = torch.ones(len(graph.x), dtype=torch.bool, device=graph.x.device)
         if args.tangential_cost_unless_oncoming:
@@ -370,7 +371,6 @@ def train(args: Args, tuner_block: dict | None = None) -> dict:
                         action[..., tangential_column],
                         before,
                         charged_where(observations[k], env).view(B, N),
-                        near_obstacles_only=True,  # charged_where applies every scope
                     )
                 reward = shape_reward(reward, env.dt, stalled, sideways, args)
                 ended = (term | trunc).unsqueeze(-1).expand(B, N)

@@ -85,17 +85,16 @@ def test_reward_shaping_charges_stalls_and_sideways_bias_and_shares_with_the_tea
     assert torch.allclose(shared.sum(), expected.sum()), "sharing moves reward, adds none"
 
 
-def test_sideways_bias_is_charged_to_travelling_agents_and_optionally_near_obstacles_only():
+def test_sideways_bias_is_charged_to_travelling_agents_where_the_scope_says():
     import torch
 
     from fleetpilot.learn.train_cbf_tuner import charged_sideways
 
     tangential = torch.tensor([[-0.5, 0.25, 1.0]])
     arrived = torch.tensor([[False, False, True]])
-    sees_obstacle = torch.tensor([[True, False, True]])
-    everywhere = charged_sideways(tangential, arrived, sees_obstacle, near_obstacles_only=False)
+    everywhere = charged_sideways(tangential, arrived, torch.ones(1, 3, dtype=torch.bool))
     assert torch.equal(everywhere, torch.tensor([[0.5, 0.25, 0.0]]))
-    near_walls = charged_sideways(tangential, arrived, sees_obstacle, near_obstacles_only=True)
+    near_walls = charged_sideways(tangential, arrived, torch.tensor([[True, False, True]]))
     assert torch.equal(near_walls, torch.tensor([[0.5, 0.0, 0.0]]))
 
 
