@@ -12,7 +12,9 @@ from a lidar at the robot's centre facing forward): each scan becomes at most
 ``scan_max_obstacles`` obstacle discs (:mod:`fleetpilot.safety.scan_obstacles`), with known
 neighbours masked out, and a missing or stale scan stops the robot like any other input. A
 robot with only a lidar and odometry is then kept off walls and off robots nobody reports, and
-a learned tuner's obstacle scan sees those discs too.
+a learned tuner's obstacle scan sees those discs too. While the filter holds discs that may be
+such robots (returns off the map, lost tracks) it spends half its barrier rate
+(:func:`fleetpilot.safety.scan_obstacles.unlisted_rate`): the other robot may spend its half.
 
 Ticks come from a timer at ``control_rate_hz`` (``trigger: timer``), or from each odometry
 message (``trigger: odometry``, lowest latency) with the timer still publishing a stop when

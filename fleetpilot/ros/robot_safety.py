@@ -27,6 +27,7 @@ from fleetpilot.safety.scan_obstacles import (
     ScanReduction,
     StaticMap,
     scan_to_obstacles,
+    unlisted_rate,
 )
 from fleetpilot.safety.watchdog import InputWatchdog
 
@@ -313,25 +314,33 @@ class RobotSafetyLoop:
             )
         return replace(decision, solve_time=time.perf_counter() - started)
 
-    def _obstacles(self) -> np.ndarray:
+    def _obstacles(self) -> tuple[np.ndarray, bool]:
         """Known static discs, neighbours that dropped out of the list (grown discs), and what
-        the latest scan sees (listed neighbours masked out)."""
+        the latest scan sees (listed neighbours masked out); and whether any of them may be a
+        robot with no report (a lost track, a return charged the motion margin)."""
         parts = [self.config.obstacles, self._lost]
+        may_move = len(self._lost) > 0
         if self._scan is not None:
             ranges, geometry = self._scan
             known = np.column_stack([self._neighbours.positions, self._neighbours.radii])
-            parts.append(
-                scan_to_obstacles(
-                    ranges, geometry, self._pose, self.config.scan, known, self._static_map
-                )
+            circles, moving = scan_to_obstacles(
+                ranges,
+                geometry,
+                self._pose,
+                self.config.scan,
+                known,
+                self._static_map,
+                report_moving=True,
             )
-        return np.concatenate(parts)
+            parts.append(circles)
+            may_move = may_move or bool(moving.any())
+        return np.concatenate(parts), may_move
 
     def _filter(self) -> SafetyDecision:
         neighbours = self._neighbours
         distances = np.hypot(*(neighbours.positions - self._pose[:2]).T)
         in_range = tuple(int(i) for i in np.flatnonzero(distances <= self.config.sensing_radius))
-        obstacles = self._obstacles()
+        obstacles, may_move = self._obstacles()
         # The tuner's obstacle scan ranges over what the filter keeps clear of: map and lidar.
         parameters = self.tuner.parameters(
             self._pose, self._velocity, self._goal, neighbours, self.config, obstacles
@@ -346,7 +355,7 @@ class RobotSafetyLoop:
         report = self.filter.filter_with_report(
             poses,
             commands,
-            alpha=parameters.alpha,
+            alpha=unlisted_rate(parameters.alpha, may_move),
             responsibility=parameters.responsibility,
             obstacles=obstacles if len(obstacles) else None,
             agents=OWN_ROW,  # the neighbours' rows would be solved for nothing

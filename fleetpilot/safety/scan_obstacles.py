@@ -237,6 +237,21 @@ def scan_points(ranges, geometry: ScanGeometry) -> tuple[np.ndarray, np.ndarray]
     return readings[valid], angles[valid]
 
 
+UNLISTED_RATE_SHARE = 0.5
+"""The share of its barrier rate (alpha) a robot spends while its filter holds discs that may be
+robots it has no report of (scan returns charged the motion margin, lost tracks). Such a robot,
+if it sees this one, spends its own share of the pair's barrier, at least half as for any listed
+neighbour; charged the whole rate here as well, the pair could close at 1.5 alpha h, more than
+the barrier holds in one tick once alpha dt > 2/3."""
+
+
+def unlisted_rate(alpha, may_move: bool):
+    """The barrier rate for this tick: ``alpha`` times :data:`UNLISTED_RATE_SHARE` when the
+    filter holds discs that may be unlisted robots, else ``alpha``. Halving the robot's single
+    rate (the compiled filter takes one per robot) is conservative for its other rows."""
+    return alpha * UNLISTED_RATE_SHARE if may_move else alpha
+
+
 def scan_to_obstacles(
     ranges,
     geometry: ScanGeometry,
@@ -244,7 +259,8 @@ def scan_to_obstacles(
     reduction: ScanReduction,
     neighbours=None,
     static_map: StaticMap | None = None,
-) -> np.ndarray:
+    report_moving: bool = False,
+):
     """Obstacle circles for the CBF filter from one scan.
 
     Args:
@@ -256,9 +272,12 @@ def scan_to_obstacles(
         static_map: the building's static surfaces, or None; with ``static_tolerance`` > 0,
             returns on them away from unmapped returns get no motion margin (see above).
 
+        report_moving: also return which circles carry the motion margin (may be a robot).
+
     Returns:
         (M, 3) [x, y, r] world-frame circles, M <= reduction.max_obstacles, the one reaching
-        nearest to the sensor (range minus radius) first.
+        nearest to the sensor (range minus radius) first; with ``report_moving``, also an (M,)
+        bool array: the circle carries the motion margin.
     """
     pose = as_float_array("sensor_pose", sensor_pose, (3,))
     distances, angles = scan_points(ranges, geometry)
@@ -282,7 +301,7 @@ def scan_to_obstacles(
             angles[not_neighbour],
         )
     if not len(points):
-        return np.zeros((0, 3))
+        return (np.zeros((0, 3)), np.zeros(0, bool)) if report_moving else np.zeros((0, 3))
     margin = np.full(len(points), reduction.motion_margin)
     if static_map is not None and reduction.static_tolerance > 0 and reduction.motion_margin > 0:
         margin[static_returns(points, static_map, reduction, beyond)] = 0.0
@@ -302,4 +321,5 @@ def scan_to_obstacles(
     first_in_sector = np.r_[True, sector[order][1:] != sector[order][:-1]]
     nearest = order[first_in_sector]
     nearest = nearest[np.argsort(reach[nearest], kind="stable")]
-    return np.column_stack([points[nearest], radius[nearest]])
+    circles = np.column_stack([points[nearest], radius[nearest]])
+    return (circles, margin[nearest] > 0) if report_moving else circles

@@ -38,6 +38,7 @@ from fleetpilot.safety.scan_obstacles import (
     ScanReduction,
     StaticMap,
     scan_to_obstacles,
+    unlisted_rate,
 )
 from fleetpilot.scenarios import NominalSpec, ScenarioInstance
 from fleetpilot.sim.lidar import LidarConfig, SimulatedLidar
@@ -284,18 +285,20 @@ class PerceivedFilter:
                 seen = seen.subset(
                     [i for i, name in enumerate(seen.ids) if name not in self.silent]
                 )
-            robot_obstacles = obstacles
+            robot_obstacles, may_move = obstacles, False
             if scans is not None:
                 known = np.column_stack([seen.positions, seen.radii])
-                robot_obstacles = scan_to_obstacles(
+                robot_obstacles, moving = scan_to_obstacles(
                     scans[robot],
                     self.scan_geometry,
                     poses[robot],
                     self.scan_reduction,
                     known,
                     self.static_map,
+                    report_moving=True,
                 )
                 robot_obstacles = robot_obstacles if len(robot_obstacles) else None
+                may_move = bool(moving.any())
             local_poses = np.concatenate(
                 [poses[robot : robot + 1], np.column_stack([seen.positions, seen.headings])]
             )
@@ -314,7 +317,7 @@ class PerceivedFilter:
             report = self.cbf.filter_with_report(
                 local_poses,
                 local_commands,
-                alpha[robot],
+                unlisted_rate(alpha[robot], may_move),
                 robot_obstacles,
                 local_shares,
                 velocities=local_velocities,

@@ -51,7 +51,8 @@ def drive_at_a_mapped_wall(static_tolerance: float) -> float:
         max_range=2.0, motion_margin=0.1, static_tolerance=static_tolerance, static_window=0.4
     )
     loop = make_loop(safety_distance=0.4, scan=reduction, arena=(-5.0, -5.0, 1.5, 5.0))
-    return drive_at_wall(loop, scan_of_wall)
+    # 20 s: returns that may be robots are approached at half the rate, so more slowly.
+    return drive_at_wall(loop, scan_of_wall, steps=400)
 
 
 def test_scan_returns_on_the_map_carry_no_motion_margin():
@@ -146,3 +147,35 @@ def test_node_takes_the_static_tolerance_and_its_map_from_parameters(ros_context
         assert not result[0].successful  # outside its declared range
     finally:
         node.destroy_node()
+
+
+def test_returns_that_may_be_robots_are_approached_at_half_the_barrier_rate():
+    # A robot it has no report of spends its own half of the pair's barrier (as any listed
+    # neighbour does), so the loop spends only half its rate on scan returns charged the motion
+    # margin: at alpha 2 exactly as on the same discs given as known obstacles at alpha 1.
+    from fleetpilot.ros.robot_safety import RobotSafetyConfig, RobotSafetyLoop
+    from fleetpilot.ros.tuning import make_tuner_adapter
+    from fleetpilot.safety.scan_obstacles import scan_to_obstacles
+
+    reduction = ScanReduction(max_range=2.0, motion_margin=0.1)
+    x = 0.6  # the wall at 1.5 m: the point's rows hold back the nominal 1 m/s
+    ranges, geometry = scan_of_wall(x)
+    circles = scan_to_obstacles(ranges, geometry, (x, 0.0, 0.0), reduction)
+
+    def command(alpha, **config):
+        loop = RobotSafetyLoop(
+            RobotSafetyConfig(robot_id="me", safety_distance=0.4, **config),
+            make_tuner_adapter(f"fixed:alpha={alpha}"),
+        )
+        loop.set_odometry(0.0, np.array([x, 0.0, 0.0]), np.zeros(2))
+        loop.set_neighbours(0.0, neighbours([], []))
+        loop.set_nominal(0.0, np.array([1.0, 0.0]))
+        if "scan" in config:
+            loop.set_scan(0.0, ranges, geometry)
+        decision = loop.tick(0.0)
+        assert decision.mode == SafetyMode.FILTERED
+        return decision.command
+
+    seen_by_scan = command(2.0, scan=reduction)
+    assert np.allclose(seen_by_scan, command(1.0, obstacles=circles.reshape(-1)))
+    assert seen_by_scan[0] < command(2.0, obstacles=circles.reshape(-1))[0]

@@ -94,6 +94,17 @@ def test_returns_on_the_map_get_no_motion_margin_and_others_keep_it():
     # A wall that is not where the map has it (5 cm off, beyond the tolerance) keeps the margin.
     moved = scan_to_obstacles(wall_scan(0.94), GEOMETRY, (0, 0, 0), MOVING, static_map=ROOM)
     np.testing.assert_allclose(margins(moved), 0.1, atol=1e-12)
+    # report_moving names the circles that carry the margin (they may be robots).
+    circles, moving = scan_to_obstacles(
+        wall_scan(1.0), GEOMETRY, (0, 0, 0), MOVING, static_map=ROOM, report_moving=True
+    )
+    np.testing.assert_array_equal(circles, on_map)
+    assert moving.shape == (len(on_map),) and not moving.any()
+    circles, moving = scan_to_obstacles(
+        wall_scan(0.94), GEOMETRY, (0, 0, 0), MOVING, static_map=ROOM, report_moving=True
+    )
+    np.testing.assert_array_equal(circles, moved)
+    assert moving.all()
     # Without a tolerance nothing is static.
     off = ScanReduction(motion_margin=0.1, static_tolerance=0.0)
     np.testing.assert_allclose(

@@ -248,3 +248,25 @@ def test_a_sampling_tuner_acts_with_the_noise_seed_of_the_run():
     assert np.array_equal(configured, first_alphas(tuner.config.noise_seed))
     assert np.array_equal(first_alphas(5), first_alphas(5))
     assert not np.allclose(first_alphas(5), first_alphas(6))
+
+
+def test_a_robot_meeting_a_silent_robot_head_on_at_alpha_8_does_not_touch_it():
+    """The perception benchmark's crossing, seed 2, at the top of the tuner's alpha range: a
+    reporting robot sees a silent one only by lidar and once drove into it (both filters spent
+    the pair's barrier, 1.5 alpha h per tick). Returns that may be robots now get half the rate."""
+    from fleetpilot.scenarios import load_scenario
+    from fleetpilot.sim.run import perception_seed
+
+    scenario = load_scenario("sim/scenarios/lidar_crossing.yaml")
+    instance = scenario.sample(seed=(2, 0, 0))
+    config = SimConfig(
+        max_steps=40,  # they met at 3.3 s
+        perception_seed=perception_seed(2, 0),
+        nominal=scenario.nominal,
+        lidar=LidarConfig(range_max=1.5 * instance.sensing_radius),
+        silent_robots=3,
+    )
+    with ScenarioRun(instance, make_tuner("fixed:alpha=8,gain=3"), config) as run:
+        run.run()
+        assert run.contact_counts() == {"robot": 0, "obstacle": 0, "wall": 0}
+        assert run.episode().min_distance > 0.4  # two body radii
