@@ -109,6 +109,15 @@ class SimConfig:
             or self.max_steps < 1
         ):
             raise ValueError(f"max_steps: expected an integer >= 1, got {self.max_steps!r}")
+        if self.tuner_noise_seed is not None and (
+            isinstance(self.tuner_noise_seed, bool)
+            or not isinstance(self.tuner_noise_seed, int)
+            or self.tuner_noise_seed < 0
+        ):
+            raise ValueError(
+                "tuner_noise_seed: expected an integer >= 0 or None, "
+                f"got {self.tuner_noise_seed!r}"
+            )
 
 
 @dataclass(frozen=True)

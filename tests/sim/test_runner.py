@@ -248,6 +248,9 @@ def test_a_sampling_tuner_acts_with_the_noise_seed_of_the_run():
     assert np.array_equal(configured, first_alphas(tuner.config.noise_seed))
     assert np.array_equal(first_alphas(5), first_alphas(5))
     assert not np.allclose(first_alphas(5), first_alphas(6))
+    for bad in (-1, 1.5, float("nan"), True):
+        with pytest.raises(ValueError, match="tuner_noise_seed: expected an integer >= 0"):
+            SimConfig(tuner_noise_seed=bad)
 
 
 def test_a_robot_meeting_a_silent_robot_head_on_at_alpha_8_does_not_touch_it():
