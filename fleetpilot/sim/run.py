@@ -93,16 +93,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
 
 
+def _episode_seed(seed: int, episode: int, stream: int) -> int:
+    """One seed per (base seed, episode) for ``stream`` (0 layout, 1 perception, 2 tuner noise),
+    independent of the other streams."""
+    return int(np.random.SeedSequence((seed, episode, stream)).generate_state(1)[0])
+
+
 def perception_seed(seed: int, episode: int) -> int:
     """A perception noise seed per (base seed, episode), independent of the layout stream."""
-    return int(np.random.SeedSequence((seed, episode, 1)).generate_state(1)[0])
+    return _episode_seed(seed, episode, 1)
 
 
 def tuner_noise_seed(seed: int, episode: int) -> int:
-    """A sampling tuner's noise seed per (base seed, episode), independent of the layout and
-    perception streams: with one noise stream for all, the episodes of an exactly symmetric
-    scenario (a circle swap) are one draw repeated."""
-    return int(np.random.SeedSequence((seed, episode, 2)).generate_state(1)[0])
+    """A sampling tuner's noise seed per (base seed, episode): with one noise stream for all,
+    the episodes of an exactly symmetric scenario (a circle swap) are one draw repeated."""
+    return _episode_seed(seed, episode, 2)
 
 
 def run_scenario(args: argparse.Namespace) -> dict:
