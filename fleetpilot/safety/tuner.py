@@ -330,17 +330,32 @@ class GnnTuner:
         num_envs = observation.num_graphs
         num_agents = observation.num_nodes // num_envs
         out = self.net(observation.x, observation.edge_index, observation.edge_attr)
-        params = self.net.squash_node(self._noisy(out.node_mean, self.net.node_log_std))
+        return self.act_on_means(
+            out.node_mean, out.edge_mean, observation.edge_index, num_envs, num_agents
+        )
+
+    @torch.no_grad()
+    def act_on_means(
+        self,
+        node_mean: torch.Tensor,
+        edge_mean: torch.Tensor,
+        edge_index: torch.Tensor,
+        num_envs: int,
+        num_agents: int,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``select_action``'s result from the network's pre-squash means (computed by the
+        network or by :mod:`fleetpilot.safety.tuner_kernel`): noise, squashing, overrides."""
+        params = self.net.squash_node(self._noisy(node_mean, self.net.node_log_std))
         for column, name in enumerate(self.config.action_parameters):
             if name in self.overrides:
                 params[:, column] = self.overrides[name]
         action = params.view(num_envs, num_agents, -1)
         if not self.config.per_neighbour_responsibility:
             return action, None
-        shares = self.net.squash_edge(self._noisy(out.edge_mean, self.net.edge_log_std))
+        shares = self.net.squash_edge(self._noisy(edge_mean, self.net.edge_log_std))
         if RESPONSIBILITY in self.overrides:
             shares = torch.full_like(shares, self.overrides[RESPONSIBILITY])
-        return action, dense_responsibility(shares, observation.edge_index, num_envs, num_agents)
+        return action, dense_responsibility(shares, edge_index, num_envs, num_agents)
 
     def save_pretrained(self, directory: str | Path) -> None:
         save_pretrained(self.net, directory)
