@@ -55,18 +55,38 @@ class GridFrame:
         return np.stack([x, y], axis=1)
 
 
-def snap_to_free(grid: GridMap, cells: np.ndarray, distinct: bool) -> np.ndarray:
-    """Each cell moved to the nearest free cell (and, if ``distinct``, one nobody took yet)."""
-    free_cells = np.argwhere(grid.free)
+_NEARBY = np.array([(dr, dc) for dr in range(-2, 3) for dc in range(-2, 3)], dtype=np.int64)
+"""(25, 2) (row, col) offsets of the cells within two cells of a robot's, row by row."""
+
+
+def snap_to_free(
+    grid: GridMap, cells: np.ndarray, distinct: bool, free_cells: np.ndarray | None = None
+) -> np.ndarray:
+    """Each cell moved to the nearest free cell (and, if ``distinct``, one nobody took yet).
+
+    Ties go to the first free cell in row-major order. ``free_cells`` is
+    ``np.argwhere(grid.free)``, passed by callers that snap often on one grid.
+    """
+    if free_cells is None:
+        free_cells = np.argwhere(grid.free)
     if not len(free_cells):
         raise ValueError(f"map {grid.name!r}: no free cell")
+    if not distinct:
+        # A free cell is its own unique nearest free cell (distance 0): only the others search.
+        rows, cols = cells[:, 0], cells[:, 1]
+        inside = (rows >= 0) & (rows < grid.height) & (cols >= 0) & (cols < grid.width)
+        stays = inside & ~grid.blocked[np.where(inside, rows, 0), np.where(inside, cols, 0)]
+        snapped = cells.copy()
+        for index in np.flatnonzero(~stays):
+            distance = np.abs(free_cells - cells[index]).sum(axis=1)
+            snapped[index] = free_cells[np.argmin(distance)]
+        return snapped
     taken = np.zeros(len(free_cells), dtype=bool)
     snapped = np.empty_like(cells)
     for index, cell in enumerate(cells):
         distance = np.abs(free_cells - cell).sum(axis=1).astype(float)
-        if distinct:
-            distance[taken] = np.inf
-        if not np.isfinite(distance).any():
+        distance[taken] = np.inf
+        if taken.all():
             raise ValueError(f"map {grid.name!r}: more robots than free cells")
         choice = int(np.argmin(distance))
         taken[choice] = True
@@ -78,37 +98,44 @@ def robot_cells(grid: GridMap, frame: GridFrame, positions: np.ndarray) -> np.nd
     """(N, 2) distinct free (row, col) cells for robots at world ``positions`` (N, 2) [m].
 
     Robot-cell pairs are taken nearest first, by the distance from the robot to the cell's
-    centre, among the free cells within two cells of the robot. Two robots inside one cell
-    thus keep their real order along an aisle: the nearer one gets the cell, the other the
-    neighbouring cell on its own side (first-come by index could put it on the far side of the
-    first, and a planner that believes the robots already passed each other never lets them).
+    centre, among the free cells within two cells of the robot (ties by robot index, then row,
+    then column). Two robots inside one cell thus keep their real order along an aisle: the
+    nearer one gets the cell, the other the neighbouring cell on its own side (first-come by
+    index could put it on the far side of the first, and a planner that believes the robots
+    already passed each other never lets them).
     Robots left without a nearby cell take the nearest free cell left anywhere.
     """
-    count = len(positions)
+    count, width = len(positions), grid.width
     raw = frame.to_cells(positions)
-    offsets = np.array([(dr, dc) for dr in range(-2, 3) for dc in range(-2, 3)])
-    candidates = raw[:, None, :] + offsets[None]  # (N, 25, 2)
+    candidates = raw[:, None, :] + _NEARBY[None]  # (N, 25, 2)
     rows, cols = candidates[..., 0], candidates[..., 1]
-    inside = (rows >= 0) & (rows < grid.height) & (cols >= 0) & (cols < grid.width)
-    usable = (
-        inside & grid.free[np.clip(rows, 0, grid.height - 1), np.clip(cols, 0, grid.width - 1)]
-    )
-    centres = frame.to_world(candidates.reshape(-1, 2)).reshape(count, -1, 2)
-    distance = np.linalg.norm(centres - positions[:, None, :], axis=2)
+    inside = (rows >= 0) & (rows < grid.height) & (cols >= 0) & (cols < width)
+    usable = inside & ~grid.blocked[np.where(inside, rows, 0), np.where(inside, cols, 0)]
     robot, slot = np.nonzero(usable)
-    order = np.argsort(distance[robot, slot], kind="stable")
-    cells = np.full((count, 2), -1, dtype=np.int64)
-    taken: set[tuple[int, int]] = set()
-    for index in order:
-        who, cell = robot[index], tuple(candidates[robot[index], slot[index]])
-        if cells[who, 0] < 0 and cell not in taken:
-            cells[who] = cell
-            taken.add(cell)
-    homeless = np.flatnonzero(cells[:, 0] < 0)
+    pairs = candidates[robot, slot]  # (P, 2)
+    distance = np.linalg.norm(frame.to_world(pairs) - positions[robot], axis=1)
+    order = np.argsort(distance, kind="stable")
+    # Plain Python ints and flat cell keys: numpy scalars and tuples cost more per pair.
+    pair_robots = robot[order].tolist()
+    pair_keys = (pairs[order, 0] * width + pairs[order, 1]).tolist()
+    key_of = [-1] * count
+    taken: set[int] = set()
+    unplaced = count
+    for who, key in zip(pair_robots, pair_keys, strict=True):
+        if key_of[who] < 0 and key not in taken:
+            key_of[who] = key
+            taken.add(key)
+            unplaced -= 1
+            if not unplaced:
+                break
+    keys = np.array(key_of, dtype=np.int64)
+    cells = np.stack([keys // width, keys % width], axis=1)
+    homeless = np.flatnonzero(keys < 0)
     if len(homeless):
-        free_cells = np.argwhere(grid.free)
+        free_keys = np.flatnonzero(~grid.blocked.reshape(-1))
+        free_cells = np.stack([free_keys // width, free_keys % width], axis=1)
         free_centres = frame.to_world(free_cells)
-        left = np.array([tuple(cell) not in taken for cell in free_cells], dtype=bool)
+        left = ~np.isin(free_keys, np.fromiter(taken, dtype=np.int64, count=len(taken)))
         for who in homeless:
             if not left.any():
                 raise ValueError(f"map {grid.name!r}: more robots than free cells")
@@ -129,6 +156,7 @@ class WaypointPlanner:
         self._planner = make_planner(planner)
         self._robots: tuple[str, ...] | None = None
         self._free = np.ascontiguousarray(grid.free.reshape(-1))
+        self._free_cells = np.argwhere(grid.free)  # the grid never changes: found once
         self._occupant = np.full(grid.height * grid.width, -1, dtype=np.int64)
 
     def next_waypoints(self, robot_ids, positions, goals) -> np.ndarray:
@@ -144,7 +172,9 @@ class WaypointPlanner:
         if not robot_ids:
             return np.zeros((0, 2))
         cells = robot_cells(self.grid, self.frame, positions)
-        goal_cells = snap_to_free(self.grid, self.frame.to_cells(goals), distinct=False)
+        goal_cells = snap_to_free(
+            self.grid, self.frame.to_cells(goals), distinct=False, free_cells=self._free_cells
+        )
         if robot_ids != self._robots:
             self._planner.reset(self.grid, cells, goal_cells, self.seed)
             self._robots = robot_ids

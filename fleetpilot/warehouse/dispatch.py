@@ -102,11 +102,12 @@ class TaskDispatcher:
     def goals(self) -> np.ndarray:
         """(N, 2) where each robot is heading [m]: its station, or home when idle."""
         goals = self.homes.copy()
-        for robot, task_id in enumerate(self.task):
+        # Python ints: comparing numpy scalars with the enum costs microseconds per robot.
+        for robot, (task_id, leg) in enumerate(zip(self.task, self.leg.tolist(), strict=True)):
             if task_id is None:
                 continue
             task = self.tasks[task_id]
-            goals[robot] = task.pickup if self.leg[robot] == Leg.TO_PICKUP else task.dropoff
+            goals[robot] = task.pickup if leg == Leg.TO_PICKUP else task.dropoff
         return goals
 
     def update(self, now: float, positions: np.ndarray) -> list[Delivery]:

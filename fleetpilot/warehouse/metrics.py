@@ -100,7 +100,8 @@ class WarehouseTracker:
         distance = math.inf
         if len(positions) > 1:
             gaps = np.linalg.norm(positions[:, None] - positions[None], axis=-1)
-            distance = float(gaps[np.triu_indices(len(positions), k=1)].min())
+            np.fill_diagonal(gaps, np.inf)  # symmetric: the whole matrix's min is the pairs'
+            distance = float(gaps.min())
         self.min_distance = min(self.min_distance, distance)
         return distance
 

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
+from fleetpilot.mapf.grid_map import GridMap
 from fleetpilot.mapf.string_maps import parse_string_map
-from fleetpilot.mapf.waypoints import GridFrame, WaypointPlanner, robot_cells
+from fleetpilot.mapf.waypoints import GridFrame, WaypointPlanner, robot_cells, snap_to_free
 
 MAP = parse_string_map(
     """
@@ -84,3 +85,91 @@ def test_bad_input_names_the_field():
         WaypointPlanner(MAP, GridFrame(0.0, 0.0, 1.0, 4), "astar")
     with pytest.raises(ValueError, match=r"positions\[0, 1\]"):
         WaypointPlanner(MAP, FRAME, "astar").next_waypoints(["a"], [[0.0, np.nan]], [[0, 0]])
+
+
+def random_case(rng):
+    """A random map, frame and robot positions, often crowded, outside or far from free cells."""
+    height, width = (int(n) for n in rng.integers(1, 10, size=2))
+    grid = GridMap(rng.random((height, width)) < rng.uniform(0.0, 0.8))
+    frame = GridFrame(
+        rng.uniform(-3, 3), rng.uniform(-3, 3), float(rng.choice([0.3, 1.0])), height
+    )
+    count = int(rng.integers(0, 12))
+    corner = np.array([frame.origin_x, frame.origin_y])
+    size = np.array([width, height]) * frame.resolution
+    positions = corner + rng.uniform(-0.5, 1.5, (count, 2)) * size  # a third outside the grid
+    if count and rng.random() < 0.5:  # several robots inside one cell
+        crowd = int(rng.integers(1, count + 1))
+        positions[:crowd] = positions[0] + rng.uniform(-0.1, 0.1, (crowd, 2)) * frame.resolution
+    if count and rng.random() < 0.3:  # on cell corners and centres: distance ties
+        positions = np.round(positions / frame.resolution * 2) * frame.resolution / 2
+    return grid, frame, positions
+
+
+def centre_distance(frame, position, cell):
+    centre = frame.to_world(np.array([cell]))[0]
+    return float(np.linalg.norm(centre - position))
+
+
+def reference_robot_cells(grid, frame, positions):
+    """robot_cells spelled out: nearest (robot, nearby free cell) pair first, then the rest."""
+    pairs = []
+    for who, (row, col) in enumerate(frame.to_cells(positions).tolist()):
+        for r in range(row - 2, row + 3):
+            for c in range(col - 2, col + 3):
+                if grid.is_free(np.array([r, c])):
+                    pairs.append((centre_distance(frame, positions[who], (r, c)), who, r, c))
+    cells: dict[int, tuple[int, int]] = {}
+    for _, who, r, c in sorted(pairs):
+        if who not in cells and (r, c) not in cells.values():
+            cells[who] = (r, c)
+    for who in range(len(positions)):
+        if who not in cells:
+            left = [tuple(cell) for cell in np.argwhere(grid.free).tolist()]
+            left = [cell for cell in left if cell not in cells.values()]
+            if not left:
+                raise ValueError("more robots than free cells")
+            cells[who] = min(left, key=lambda cell: centre_distance(frame, positions[who], cell))
+    return np.array([cells[who] for who in range(len(positions))], dtype=np.int64).reshape(-1, 2)
+
+
+def test_robot_cells_match_a_nearest_first_greedy_over_robot_cell_pairs():
+    rng = np.random.default_rng(7)
+    outcomes = {"cells": 0, "too many robots": 0}
+    for _ in range(400):
+        grid, frame, positions = random_case(rng)
+        try:
+            expected = reference_robot_cells(grid, frame, positions)
+        except ValueError:
+            with pytest.raises(ValueError, match="more robots than free cells"):
+                robot_cells(grid, frame, positions)
+            outcomes["too many robots"] += 1
+            continue
+        cells = robot_cells(grid, frame, positions)
+        assert cells.dtype == np.int64
+        np.testing.assert_array_equal(cells, expected)
+        outcomes["cells"] += 1
+    assert min(outcomes.values()) >= 40  # both outcomes were exercised
+
+
+def test_snap_to_free_keeps_free_cells_and_moves_the_others_to_the_nearest_free_cell():
+    rng = np.random.default_rng(11)
+    for _ in range(200):
+        grid, frame, positions = random_case(rng)
+        free_cells = np.argwhere(grid.free)
+        if not len(free_cells):
+            with pytest.raises(ValueError, match="no free cell"):
+                snap_to_free(grid, frame.to_cells(positions), distinct=False)
+            continue
+        cells = frame.to_cells(positions)
+        snapped = snap_to_free(grid, cells, distinct=False)
+        np.testing.assert_array_equal(
+            snap_to_free(grid, cells, distinct=False, free_cells=free_cells), snapped
+        )
+        for cell, moved in zip(cells, snapped, strict=True):
+            if grid.is_free(cell):
+                np.testing.assert_array_equal(moved, cell)
+            else:
+                gaps = np.abs(free_cells - cell).sum(axis=1)
+                nearest = free_cells[np.flatnonzero(gaps == gaps.min())[0]]  # first on ties
+                np.testing.assert_array_equal(moved, nearest)
