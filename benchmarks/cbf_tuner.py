@@ -5,7 +5,10 @@ state is the 64-agent circle swap after ``--warm-ticks`` ticks of the fixed base
 crowding toward the centre, so each agent senses many neighbours). On that same state, in the
 same run and on one torch thread, it times: building the observation graph, the tuner (the
 network plus squashing and the dense responsibility matrix, i.e. everything between the graph
-and the filter), and the batched CBF-QP filter given the tuner's outputs.
+and the filter), and the batched CBF-QP filter given the tuner's outputs. For the GNN tuner it
+also times the compiled path the simulator uses (``fleetpilot.safety.tuner_kernel``: from the
+robots' state through the observation and the network to the same parameters), against the
+torch observation + tuner.
 
     .venv/bin/python benchmarks/cbf_tuner.py                 # the shipped tuner, 64 agents
     .venv/bin/python benchmarks/cbf_tuner.py --agents 16 --repeats 50
@@ -31,6 +34,8 @@ sys.path.insert(0, str(ROOT))
 from fleetpilot.envs import NavEnv, NavEnvConfig, make_tuner  # noqa: E402
 from fleetpilot.envs.nominal import go_to_goal  # noqa: E402
 from fleetpilot.envs.tuners import observation_scan  # noqa: E402
+from fleetpilot.safety.tuner import GnnTuner  # noqa: E402
+from fleetpilot.safety.tuner_kernel import TunerKernel  # noqa: E402
 from fleetpilot.scenarios import load_scenario  # noqa: E402
 
 TARGET_MS = 2.0
@@ -55,6 +60,28 @@ def summary(times: list[float]) -> dict:
         "p90_ms": round(ordered[int(0.9 * (len(ordered) - 1))], 4),
         "min_ms": round(ordered[0], 4),
     }
+
+
+def compiled_tuner(tuner: GnnTuner, env: NavEnv):
+    """One tick of the compiled path on the environment's current state (one world)."""
+    scan = observation_scan(tuner)
+    kernel = TunerKernel(
+        tuner.net, env.sensing_radius, scan["obstacle_ray_range"] or env.sensing_radius
+    )
+    state = (
+        env.positions[0].double().numpy(),
+        env.velocities[0].double().numpy(),
+        env.headings[0].double().numpy(),
+        env.goals[0].double().numpy(),
+        env.arrived[0].numpy(),
+        env.obstacles[0][env.obstacle_mask[0]].double().numpy(),
+    )
+
+    def run() -> None:
+        node_mean, edge_mean, edge_index = kernel(*state)
+        tuner.act_on_means(node_mean, edge_mean, edge_index, 1, env.num_agents)
+
+    return run
 
 
 def main() -> int:
@@ -110,7 +137,13 @@ def main() -> int:
             "filter": summary(timed(run_filter, args.repeats)),
             "observation": summary(timed(run_observe, args.repeats)),
         }
+        if isinstance(tuner, GnnTuner):
+            results["compiled"] = summary(timed(compiled_tuner(tuner, env), args.repeats))
     ratio = results["tuner"]["median_ms"] / results["filter"]["median_ms"]
+    compiled_ratio = None
+    if "compiled" in results:
+        torch_ms = results["observation"]["median_ms"] + results["tuner"]["median_ms"]
+        compiled_ratio = round(results["compiled"]["median_ms"] / torch_ms, 3)
     report = {
         "benchmark": "cbf_tuner_inference",
         "scenario": Path(args.scenario).stem,
@@ -124,6 +157,7 @@ def main() -> int:
         "processor": platform.processor() or platform.machine(),
         **{f"{name}_{key}": value for name, row in results.items() for key, value in row.items()},
         "tuner_over_filter": round(ratio, 3),
+        "compiled_over_torch": compiled_ratio,
         "target_ms": TARGET_MS,
         "meets_target": results["tuner"]["median_ms"] <= TARGET_MS,
     }
@@ -132,6 +166,8 @@ def main() -> int:
     print("|---|---|---|---|")
     for name, row in results.items():
         print(f"| {name} | {row['median_ms']:.3f} | {row['p90_ms']:.3f} | {row['min_ms']:.3f} |")
+    if compiled_ratio is not None:
+        print(f"\ncompiled / (torch observation + tuner) = {compiled_ratio:.2f}")
     print(
         f"\ntuner / filter = {ratio:.2f}; target {TARGET_MS} ms: "
         f"{'met' if report['meets_target'] else 'NOT met'}"

@@ -33,3 +33,18 @@ def test_scan_benchmark_runs_and_uses_a_bounded_number_of_constraints():
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert 1 <= report["obstacles_from_scan"] <= 16
     assert report["scan_and_filter_ms"] >= report["filter_only_ms"] > 0
+
+
+def test_tuner_benchmark_times_the_torch_and_compiled_paths():
+    script = SCRIPT.with_name("cbf_tuner.py")
+    command = [sys.executable, str(script), "--agents", "16", "--warm-ticks", "40"]
+    result = subprocess.run(
+        [*command, "--repeats", "5"], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["agents"] == 16 and report["edges"] > 0
+    for step in ("tuner", "filter", "observation", "compiled"):
+        assert 0 < report[f"{step}_min_ms"] <= report[f"{step}_median_ms"]
+    assert report["compiled_over_torch"] > 0
+    assert "| compiled |" in result.stdout
