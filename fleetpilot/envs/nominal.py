@@ -106,7 +106,7 @@ def nominal_with_parking(
     """
     gain, make_way = params["gain"], params["make_way"]
     travelling = go_to_goal(positions, goals, gain, max_speed, params["tangential"])
-    if not bool((make_way > 0).any()):
+    if not bool((make_way > 0).any() & arrived.any()):  # nobody parked makes way
         return travelling.masked_fill(arrived.unsqueeze(-1), 0.0)
     away = make_way_direction(positions, ~arrived, reach)
     holding = clip_norm(
