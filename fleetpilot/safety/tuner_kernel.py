@@ -26,15 +26,8 @@ from fleetpilot.safety.tuner import EDGE_INPUTS, NODE_INPUTS, CbfTunerNet
 _BASE = len(NODE_FEATURES)
 _EDGE_FEATURES = len(EDGE_FEATURES)
 # Positions in the weight and bias tuples (weights are stored (in, out), as the kernel reads them).
-_ENCODE_1, _ENCODE_2, _MESSAGE_EDGE, _MESSAGE_NODE, _MESSAGE_2 = 0, 1, 2, 3, 4
-_UPDATE_1, _UPDATE_2, _NODE_HEAD, _EDGE_HEAD_MESSAGE, _EDGE_HEAD_NODE, _EDGE_HEAD_2 = (
-    5,
-    6,
-    7,
-    8,
-    9,
-    10,
-)
+_ENCODE_1, _ENCODE_2, _MESSAGE_EDGE, _MESSAGE_NODE, _MESSAGE_2 = range(5)
+_UPDATE_1, _UPDATE_2, _NODE_HEAD, _EDGE_HEAD_MESSAGE, _EDGE_HEAD_NODE, _EDGE_HEAD_2 = range(5, 11)
 
 
 @numba.njit(cache=True, nogil=True)
