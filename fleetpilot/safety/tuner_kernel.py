@@ -20,6 +20,7 @@ import numba
 import numpy as np
 import torch
 
+from fleetpilot.agent_states import as_float_array
 from fleetpilot.envs.graph import EDGE_FEATURES, NODE_FEATURES
 from fleetpilot.safety.tuner import EDGE_INPUTS, NODE_INPUTS, CbfTunerNet
 
@@ -285,14 +286,24 @@ class TunerKernel:
         Returns:
             ``node_mean`` (N, len(node_outputs)) and ``edge_mean`` (E,) float32 (empty without
             per-neighbour outputs), and ``edge_index`` (2, E) int64 [source j, target i].
+
+        Raises:
+            ValueError: naming the input and the entry that is non-finite or misshapen.
         """
+        positions = as_float_array("positions", positions, (None, 2))
+        count = len(positions)
+        arrived = np.asarray(arrived)
+        if arrived.shape != (count,) or arrived.dtype != np.bool_:
+            raise ValueError(
+                f"arrived: expected ({count},) bool, got {arrived.shape} {arrived.dtype}"
+            )
         x, source, target, edge_attr = _observe(
-            np.ascontiguousarray(positions, dtype=np.float64),
-            np.ascontiguousarray(velocities, dtype=np.float64),
-            np.ascontiguousarray(headings, dtype=np.float64),
-            np.ascontiguousarray(goals, dtype=np.float64),
-            np.ascontiguousarray(arrived, dtype=np.bool_),
-            np.ascontiguousarray(obstacles, dtype=np.float64).reshape(-1, 3),
+            np.ascontiguousarray(positions),
+            np.ascontiguousarray(as_float_array("velocities", velocities, (count, 2))),
+            np.ascontiguousarray(as_float_array("headings", headings, (count,))),
+            np.ascontiguousarray(as_float_array("goals", goals, (count, 2))),
+            np.ascontiguousarray(arrived),
+            np.ascontiguousarray(as_float_array("obstacles", obstacles, (None, 3))),
             self.sensing_radius,
             self.ray_range,
             self.rays,

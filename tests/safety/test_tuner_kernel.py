@@ -158,3 +158,32 @@ def test_stage_parameters_equal_the_torch_stage(seed, robots, discs):
             np.testing.assert_allclose(got[name], want[name], atol=2e-5, rtol=1e-5)
     # The noise stream advances: consecutive ticks of one state differ.
     assert not np.array_equal(compiled[0]["alpha"], compiled[1]["alpha"])
+
+
+def with_value(array: np.ndarray, index: tuple, value: float) -> np.ndarray:
+    changed = array.copy()
+    changed[index] = value
+    return changed
+
+
+BAD_STATES = [
+    ("positions", lambda a: with_value(a, (2, 1), np.nan), r"positions\[2, 1\]"),
+    ("velocities", lambda a: with_value(a, (0, 0), np.inf), r"velocities\[0, 0\]"),
+    ("headings", lambda a: a[:-1], "headings: expected shape"),
+    ("goals", lambda a: a[:, :1], "goals: expected shape"),
+    ("arrived", lambda a: a.astype(float), r"arrived: expected \(16,\) bool"),
+    ("obstacles", lambda a: with_value(a, (1, 2), np.nan), r"obstacles\[1, 2\]"),
+]
+
+
+@pytest.mark.parametrize(
+    ("field", "corrupt", "message"), BAD_STATES, ids=[b[0] for b in BAD_STATES]
+)
+def test_bad_state_is_refused_naming_the_field(field, corrupt, message):
+    kernel = TunerKernel(
+        CbfTunerNet(TunerConfig(obstacle_rays=8, obstacle_ray_range=6.0)), SENSING, 6.0
+    )
+    state = world(4, 16, 5)
+    state[field] = corrupt(state[field])
+    with pytest.raises(ValueError, match=message):
+        kernel(**state)
