@@ -64,10 +64,7 @@ def summary(times: list[float]) -> dict:
 
 def compiled_tuner(tuner: GnnTuner, env: NavEnv):
     """One tick of the compiled path on the environment's current state (one world)."""
-    scan = observation_scan(tuner)
-    kernel = TunerKernel(
-        tuner.net, env.sensing_radius, scan["obstacle_ray_range"] or env.sensing_radius
-    )
+    kernel = TunerKernel(tuner.net, env.sensing_radius)
     state = (
         env.positions[0].double().numpy(),
         env.velocities[0].double().numpy(),

@@ -239,13 +239,14 @@ class TunerKernel:
 
     Args:
         net: the trained network (its weights are copied now).
-        sensing_radius: of the observation graph [m].
-        ray_range: reach of the obstacle scan [m].
+        sensing_radius: of the observation graph [m]; also the obstacle scan's reach unless
+            the tuner's config sets ``obstacle_ray_range`` (as in NeighbourGraphBuilder).
     """
 
-    def __init__(self, net: CbfTunerNet, sensing_radius: float, ray_range: float) -> None:
+    def __init__(self, net: CbfTunerNet, sensing_radius: float) -> None:
         config = net.config
-        self.sensing_radius, self.ray_range = float(sensing_radius), float(ray_range)
+        self.sensing_radius = float(sensing_radius)
+        self.ray_range = float(config.obstacle_ray_range or sensing_radius)
         self.rays, self.goal_scale = int(config.obstacle_rays), float(config.goal_scale)
         self.outputs = len(config.node_outputs)
         self.edge_head = bool(config.per_neighbour_responsibility)

@@ -66,7 +66,7 @@ class TunerStage:
         self._obstacle_array = np.asarray(obstacles, dtype=np.float64).reshape(-1, 3)
         self._kernel = None
         if compiled and isinstance(tuner, GnnTuner):
-            self._kernel = TunerKernel(tuner.net, sensing_radius, self._graph.ray_range)
+            self._kernel = TunerKernel(tuner.net, sensing_radius)
         self._fixed = None
         if isinstance(tuner, FixedTuner):
             action = self.layout.pack(dict(tuner.values), 1, num_robots, torch.float64)

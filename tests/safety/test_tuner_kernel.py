@@ -113,7 +113,7 @@ NETS = [
 def test_network_means_equal_the_torch_network(config):
     net = sensitive_net(config, seed=7)
     ray_range = config.obstacle_ray_range or SENSING
-    kernel = TunerKernel(net, SENSING, ray_range)
+    kernel = TunerKernel(net, SENSING)
     means = []
     for seed, robots, discs in WORLDS:
         state = world(seed, robots, discs)
@@ -181,7 +181,7 @@ BAD_STATES = [
 )
 def test_bad_state_is_refused_naming_the_field(field, corrupt, message):
     kernel = TunerKernel(
-        CbfTunerNet(TunerConfig(obstacle_rays=8, obstacle_ray_range=6.0)), SENSING, 6.0
+        CbfTunerNet(TunerConfig(obstacle_rays=8, obstacle_ray_range=6.0)), SENSING
     )
     state = world(4, 16, 5)
     state[field] = corrupt(state[field])
